@@ -1,0 +1,1 @@
+//! Criterion micro-benchmarks and whole-system benchmarks against other BGP speakers. Built by the codec, session and benchmark issues.

@@ -1,0 +1,1 @@
+//! IP address management and the Service and Eip reconcilers behind `berth-controller`. Built by the controller issue.
