@@ -1,0 +1,3 @@
+//! The RFC 4271 session state machine, sans-IO.
+
+pub mod timers;
