@@ -1,0 +1,153 @@
+//! Restart safety: the allocator rebuilt from the addresses Services already hold.
+//!
+//! Run before allocating anything. The result depends only on the set of pools and claims,
+//! never on the order they arrive in: claims are applied oldest first (creation time, then
+//! `namespace/name`), so when two Services claim one address without a valid sharing key, the
+//! earlier keeps it and the later is reported as refused. An address is kept wherever it lies
+//! in its pool's spec range, even on a skipped network or broadcast address or in a disabled
+//! pool: a restart never moves an address.
+
+use std::net::IpAddr;
+
+use super::allocator::{Allocator, AssignedAddress, Assignment, PoolError};
+use super::error::AllocationError;
+use super::pool::PoolSpec;
+use super::range::{Family, to_number};
+use super::request::{AllocationRequest, ServiceRef};
+
+/// Addresses a Service already holds (from its `status.loadBalancer.ingress`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExistingClaim {
+    /// The Service's current request (its sharing terms decide who may share).
+    pub request: AllocationRequest,
+    /// The addresses in its status.
+    pub addresses: Vec<IpAddr>,
+    /// `metadata.creationTimestamp` as Unix seconds; `None` sorts after every timestamp.
+    pub created: Option<i64>,
+}
+
+/// An address a claim could not keep.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// Who claimed it.
+    pub service: ServiceRef,
+    /// The address.
+    pub address: IpAddr,
+    /// Why it was refused (e.g. `AddressTaken` by the earlier Service).
+    pub error: AllocationError,
+}
+
+/// The result of [`Allocator::rebuild`].
+#[derive(Debug, Clone)]
+pub struct Rebuilt {
+    /// The allocator holding every kept claim.
+    pub allocator: Allocator,
+    /// Pools that were refused (invalid address, overlap with an earlier-named pool).
+    pub pool_errors: Vec<(String, PoolError)>,
+    /// Claims that could not be kept, sorted by Service then address.
+    pub refused: Vec<Refusal>,
+}
+
+impl Allocator {
+    /// Builds the allocator from pool specs and existing claims; see the module docs.
+    ///
+    /// Pools are added by name order, so of two overlapping pools the one whose name sorts
+    /// first is kept.
+    pub fn rebuild(
+        pools: impl IntoIterator<Item = PoolSpec>,
+        claims: impl IntoIterator<Item = ExistingClaim>,
+    ) -> Rebuilt {
+        let mut allocator = Allocator::new();
+        let mut pool_errors = Vec::new();
+        let mut specs: Vec<PoolSpec> = pools.into_iter().collect();
+        specs.sort_by(|a, b| a.name.cmp(&b.name).then(a.address.cmp(&b.address)));
+        for spec in specs {
+            let name = spec.name.clone();
+            if let Err(e) = allocator.upsert_pool(spec) {
+                pool_errors.push((name, e));
+            }
+        }
+
+        let mut claims: Vec<ExistingClaim> = claims.into_iter().collect();
+        for c in &mut claims {
+            c.addresses.sort();
+            c.addresses.dedup();
+        }
+        claims.sort_by(|a, b| {
+            (a.created.is_none(), a.created, &a.request.service)
+                .cmp(&(b.created.is_none(), b.created, &b.request.service))
+                .then_with(|| a.addresses.cmp(&b.addresses))
+                .then_with(|| a.request.cmp(&b.request))
+        });
+        let mut refused = Vec::new();
+        for claim in &claims {
+            for &address in &claim.addresses {
+                if let Err(error) = allocator.restore(&claim.request, address) {
+                    refused.push(Refusal {
+                        service: claim.request.service.clone(),
+                        address,
+                        error,
+                    });
+                }
+            }
+        }
+        refused.sort_by(|a, b| (&a.service, a.address).cmp(&(&b.service, b.address)));
+        Rebuilt {
+            allocator,
+            pool_errors,
+            refused,
+        }
+    }
+
+    /// Records that `request.service` holds `address`, if no earlier claim prevents it.
+    fn restore(
+        &mut self,
+        request: &AllocationRequest,
+        address: IpAddr,
+    ) -> Result<(), AllocationError> {
+        let held = self.addresses_of(&request.service);
+        if held.iter().any(|a| a.address == address) {
+            return Ok(());
+        }
+        if let Some(other) = held
+            .iter()
+            .find(|a| Family::of(a.address) == Family::of(address))
+        {
+            return Err(AllocationError::ConflictingRequest(format!(
+                "{} already holds {} ({}); a Service holds one address per family",
+                request.service,
+                other.address,
+                Family::of(address)
+            )));
+        }
+        let pool = self
+            .pools
+            .values()
+            .find(|p| p.contains(address))
+            .ok_or(AllocationError::AddressNotInAnyPool { address })?;
+        let n = to_number(address);
+        self.check_join(pool, n, request)?;
+        let pool_name = pool.name().to_string();
+        if let Some(pool) = self.pools.get_mut(&pool_name) {
+            pool.hold(n, request.service.clone(), request.sharing.key.as_deref());
+        }
+        let assignment = self
+            .services
+            .entry(request.service.clone())
+            .or_insert_with(|| Assignment {
+                addresses: Vec::new(),
+                terms: request.sharing.clone(),
+            });
+        assignment.addresses.push(AssignedAddress {
+            address,
+            pool: pool_name,
+        });
+        // Family order as the Service wants it, so a later allocate reports the same order.
+        let order = request.wanted_families().unwrap_or_default();
+        assignment.addresses.sort_by_key(|a| {
+            let f = Family::of(a.address);
+            order.iter().position(|x| *x == f).unwrap_or(order.len())
+        });
+        Ok(())
+    }
+}
