@@ -1,1 +1,18 @@
-//! CRD types (`Eip`, `BgpConf`, `BgpPeer` in `network.kubesphere.io/v1alpha2`), annotation and label keys, pure validation, and `crdgen`. Built by the controller issue.
+//! Berth's Kubernetes API: the OpenELB-compatible CRD types (`Eip`, `BgpConf`, `BgpPeer` in
+//! `network.kubesphere.io/v1alpha2`), annotation, label and finalizer keys, pure validation
+//! mirroring the CRD schema, and the generated CRDs (see the `crdgen` binary).
+//!
+//! This crate knows nothing of reconcilers, IPAM or BGP: it is the shared vocabulary.
+
+pub mod bgpconf;
+pub mod bgppeer;
+pub mod crd;
+pub mod eip;
+pub mod keys;
+pub mod number;
+pub mod validate;
+
+pub use bgpconf::{BgpConf, BgpConfSpec, BgpConfStatus, GracefulRestart};
+pub use bgppeer::{BgpPeer, BgpPeerSpec, BgpPeerStatus, PeerConf};
+pub use eip::{Advertisement, Eip, EipSpec, EipStatus, Protocol};
+pub use number::Number;

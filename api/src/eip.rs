@@ -1,0 +1,199 @@
+//! `Eip`: an address pool (`network.kubesphere.io/v1alpha2`, cluster-scoped).
+//!
+//! Field names follow OpenELB v0.6 exactly; Berth's additions (`advertisement`,
+//! `skipNetworkAndBroadcast`) are optional so OpenELB manifests stay valid.
+
+use std::collections::BTreeMap;
+
+use kube::{CustomResource, KubeSchema};
+use std::borrow::Cow;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::{Deserialize, Serialize};
+
+/// How a pool's addresses reach the network.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// Announced over BGP by every selected node (the default; `""` means this too).
+    #[default]
+    #[serde(alias = "")]
+    Bgp,
+    /// Answered by ARP/NDP on one node (OpenELB layer2 mode).
+    Layer2,
+    /// Kept by keepalived-style VRRP (OpenELB vip mode).
+    Vip,
+}
+
+// Written by hand: OpenELB manifests use `""` for bgp, which a derived enum schema would reject.
+impl JsonSchema for Protocol {
+    fn schema_name() -> Cow<'static, str> {
+        "Protocol".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "`bgp` (default; `\"\"` means bgp too), `layer2` or `vip`.",
+            "type": "string",
+            "enum": ["", "bgp", "layer2", "vip"]
+        })
+    }
+}
+
+/// Spec of an `Eip` pool.
+#[allow(
+    clippy::duplicated_attributes,
+    reason = "each printcolumn(...) repeats the same keys; clippy reads them as duplicates"
+)]
+#[derive(CustomResource, KubeSchema, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[kube(
+    group = "network.kubesphere.io",
+    version = "v1alpha2",
+    kind = "Eip",
+    plural = "eips",
+    shortname = "eip",
+    status = "EipStatus",
+    derive = "PartialEq",
+    derive = "Default",
+    doc = "An address pool Services of type LoadBalancer take their external addresses from.",
+    printcolumn(name = "Address", type_ = "string", json_path = ".spec.address"),
+    printcolumn(name = "Usage", type_ = "integer", json_path = ".status.usage"),
+    printcolumn(name = "Total", type_ = "integer", json_path = ".status.poolSize"),
+    printcolumn(
+        name = "Disabled",
+        type_ = "boolean",
+        json_path = ".spec.disable",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Protocol",
+        type_ = "string",
+        json_path = ".spec.protocol",
+        priority = 1
+    )
+)]
+#[x_kube(validation = Rule::new("!has(self.interface) || self.interface == '' || (has(self.protocol) && self.protocol in ['layer2', 'vip'])").message("spec.interface applies to protocol layer2 or vip only"))]
+#[serde(rename_all = "camelCase")]
+pub struct EipSpec {
+    /// One IP (`10.0.0.5`), a CIDR (`10.0.0.0/24`) or an inclusive range
+    /// (`10.0.0.10-10.0.0.20`); IPv4 or IPv6. Immutable.
+    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.address is immutable: create a new Eip instead"))]
+    #[schemars(
+        length(min = 2, max = 100),
+        pattern(r"^[0-9A-Fa-f:.]+(/[0-9]{1,3}|-[0-9A-Fa-f:.]+)?$")
+    )]
+    pub address: String,
+    /// `bgp` (default, also `""`), `layer2` or `vip`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<Protocol>,
+    /// For layer2/vip: the NIC name, or `can_reach:<ip>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interface: Option<String>,
+    /// No new allocations from this pool; existing ones stay.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub disable: bool,
+    /// Lower wins when several namespace-bound pools match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i32>,
+    /// Namespaces whose Services may use this pool without naming it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub namespaces: Vec<String>,
+    /// Namespaces (by label) whose Services may use this pool without naming it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub namespace_selector: BTreeMap<String, String>,
+    /// Accepted for OpenELB compatibility; has no effect.
+    #[serde(default, rename = "usingKnownIPs", skip_serializing_if = "is_false")]
+    pub using_known_ips: bool,
+    /// Berth: BGP attributes attached to every address of this pool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advertisement: Option<Advertisement>,
+    /// Berth: never hand out the network and broadcast addresses of an IPv4 CIDR pool.
+    /// Unset means on; set `false` for OpenELB's behaviour.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip_network_and_broadcast: Option<bool>,
+}
+
+/// Berth: BGP path attributes for a pool's addresses.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Advertisement {
+    /// Standard communities, `ASN:VALUE` (each 0–65535) or a well-known name
+    /// (`no-export`, `no-advertise`, `no-export-subconfed`, `blackhole`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub communities: Vec<String>,
+    /// Large communities, `GLOBAL:LOCAL1:LOCAL2` (each 0–4294967295).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub large_communities: Vec<String>,
+    /// LOCAL_PREF (iBGP only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_pref: Option<u32>,
+    /// MULTI_EXIT_DISC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub med: Option<u32>,
+}
+
+/// Observed state of an `Eip`, kept exact by the controller.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EipStatus {
+    /// `usage >= poolSize`.
+    #[serde(default)]
+    pub occupied: bool,
+    /// Number of addresses in use.
+    #[serde(default)]
+    pub usage: u64,
+    /// Number of addresses the pool can hand out.
+    #[serde(default)]
+    pub pool_size: u64,
+    /// Address → `"namespace/name"`; Services sharing an address are joined by `;`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub used: BTreeMap<String, String>,
+    /// First address of the pool.
+    #[serde(default, rename = "firstIP", skip_serializing_if = "String::is_empty")]
+    pub first_ip: String,
+    /// Last address of the pool.
+    #[serde(default, rename = "lastIP", skip_serializing_if = "String::is_empty")]
+    pub last_ip: String,
+    /// The controller has accepted the pool's spec.
+    #[serde(default)]
+    pub ready: bool,
+    /// The pool is IPv4.
+    #[serde(default)]
+    pub v4: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+impl EipSpec {
+    /// The protocol, with OpenELB's default (`bgp`) applied.
+    pub fn protocol(&self) -> Protocol {
+        self.protocol.unwrap_or_default()
+    }
+
+    /// Whether IPv4 CIDR pools skip their network and broadcast addresses (default on).
+    pub fn skips_network_and_broadcast(&self) -> bool {
+        self.skip_network_and_broadcast.unwrap_or(true)
+    }
+
+    /// The priority, OpenELB's default 0 when unset.
+    pub fn priority(&self) -> i32 {
+        self.priority.unwrap_or(0)
+    }
+}
+
+impl Eip {
+    /// Whether the Eip carries OpenELB's default-pool annotation.
+    pub fn is_default_pool(&self) -> bool {
+        self.metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(crate::keys::OPENELB_DEFAULT_POOL))
+            .is_some_and(|v| v == "true")
+    }
+}
