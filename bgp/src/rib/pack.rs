@@ -1,0 +1,264 @@
+//! A batch of Adj-RIB-Out changes as UPDATE bytes for one session: each attribute group
+//! is packed into as few messages as the negotiated size allows (the codec's packers),
+//! and IPv4 withdrawals ride in the first announcement UPDATE when they fit beside it.
+
+use std::net::Ipv4Addr;
+
+use bytes::{BufMut, BytesMut};
+
+use crate::wire::context::Context;
+use crate::wire::error::EncodeError;
+use crate::wire::iana::{Family, message_type};
+use crate::wire::message::{HEADER_LEN, MARKER, Message, finish_message};
+use crate::wire::pack::{
+    pack_ipv4_announcements, pack_ipv4_withdrawals, pack_ipv6_announcements, pack_ipv6_withdrawals,
+};
+use crate::wire::prefix::{Ipv4Prefix, Ipv6Prefix, Nlri, encode_nlri, nlri_len};
+use crate::wire::update::{Update, patch_u16};
+
+use super::adj_out::Batch;
+use super::export::Export;
+use super::route::Prefix;
+
+/// What `encode_batch` wrote.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Packed {
+    /// UPDATE messages written.
+    pub messages: usize,
+    /// Prefixes left out because no next hop could be given for them.
+    pub skipped: usize,
+}
+
+fn split(prefixes: &[Prefix]) -> (Vec<Nlri<Ipv4Prefix>>, Vec<Nlri<Ipv6Prefix>>) {
+    let mut v4 = Vec::new();
+    let mut v6 = Vec::new();
+    for p in prefixes {
+        match p {
+            Prefix::V4(p) => v4.push(Nlri::new(*p)),
+            Prefix::V6(p) => v6.push(Nlri::new(*p)),
+        }
+    }
+    (v4, v6)
+}
+
+/// Appends the UPDATEs for `batch` to `buf`.
+pub fn encode_batch(
+    batch: &Batch,
+    export: &Export,
+    buf: &mut BytesMut,
+) -> Result<Packed, EncodeError> {
+    let ctx = &export.context;
+    let mut packed = Packed::default();
+    let (mut withdrawn_v4, withdrawn_v6) = split(&batch.withdrawn);
+    for (attrs, prefixes) in &batch.announced {
+        let (v4, v6) = split(prefixes);
+        if !v4.is_empty() {
+            match export.ipv4_next_hop(attrs) {
+                Some(nh) => {
+                    let path = export.attributes(attrs, Some(nh));
+                    let mut v4 = v4.into_iter().peekable();
+                    if !withdrawn_v4.is_empty() {
+                        let mut encoded = BytesMut::new();
+                        path.iter().for_each(|a| a.encode(ctx, &mut encoded));
+                        if let Some(n) =
+                            pack_ipv4_mixed(&withdrawn_v4, &encoded, &mut v4, ctx, buf)?
+                        {
+                            withdrawn_v4.clear();
+                            packed.messages += n;
+                        }
+                    }
+                    packed.messages += pack_ipv4_announcements(&path, v4, ctx, buf)?;
+                }
+                None => packed.skipped += v4.len(),
+            }
+        }
+        if !v6.is_empty() {
+            match export.ipv6_next_hop(attrs) {
+                Some(nh) => {
+                    let path = export.attributes(attrs, None);
+                    packed.messages += pack_ipv6_announcements(&path, nh, v6, ctx, buf)?;
+                }
+                None => packed.skipped += v6.len(),
+            }
+        }
+    }
+    packed.messages += pack_ipv4_withdrawals(withdrawn_v4, ctx, buf)?;
+    packed.messages += pack_ipv6_withdrawals(withdrawn_v6, ctx, buf)?;
+    Ok(packed)
+}
+
+/// One UPDATE holding all of `withdrawn` and, after the encoded `attributes`, as many of
+/// `nlri` as fit. `None` (nothing written) when the withdrawals and one prefix do not fit
+/// together; the caller then sends them apart.
+fn pack_ipv4_mixed<I: Iterator<Item = Nlri<Ipv4Prefix>>>(
+    withdrawn: &[Nlri<Ipv4Prefix>],
+    attributes: &[u8],
+    nlri: &mut std::iter::Peekable<I>,
+    ctx: &Context,
+    buf: &mut BytesMut,
+) -> Result<Option<usize>, EncodeError> {
+    let add_path = ctx.add_path.ipv4_unicast;
+    let max = ctx.max_message_len();
+    let Some(first) = nlri.peek() else {
+        return Ok(None);
+    };
+    let withdrawn_len: usize = withdrawn.iter().map(|n| nlri_len(n, add_path)).sum();
+    if HEADER_LEN + 4 + withdrawn_len + attributes.len() + nlri_len(first, add_path) > max {
+        return Ok(None);
+    }
+    let start = buf.len();
+    buf.reserve(max);
+    buf.extend_from_slice(&MARKER);
+    buf.put_u16(0);
+    buf.put_u8(message_type::UPDATE);
+    let wlen_at = buf.len();
+    buf.put_u16(0);
+    withdrawn.iter().for_each(|n| encode_nlri(n, add_path, buf));
+    patch_u16(buf, wlen_at, buf.len() - wlen_at - 2);
+    buf.put_u16(u16::try_from(attributes.len()).unwrap_or(u16::MAX));
+    buf.extend_from_slice(attributes);
+    while let Some(n) = nlri.next_if(|n| buf.len() - start + nlri_len(n, add_path) <= max) {
+        encode_nlri(&n, add_path, buf);
+    }
+    finish_message(buf, start, max).inspect_err(|_| buf.truncate(start))?;
+    Ok(Some(1))
+}
+
+/// Appends the End-of-RIB marker for `family` (RFC 4724 §2).
+pub fn encode_end_of_rib(
+    family: Family,
+    ctx: &Context,
+    buf: &mut BytesMut,
+) -> Result<(), EncodeError> {
+    Message::Update(Update::end_of_rib(family)).encode(ctx, buf)
+}
+
+/// The IPv4 next hop self of a session whose local address is `local`.
+pub fn ipv4_of(local: std::net::IpAddr) -> Option<Ipv4Addr> {
+    match local {
+        std::net::IpAddr::V4(a) => Some(a),
+        std::net::IpAddr::V6(a) => a.to_ipv4_mapped(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rib::adj_out::AdjRibOut;
+    use crate::rib::route::RouteAttrs;
+    use crate::wire::message::frame;
+    use std::sync::Arc;
+
+    fn export() -> Export {
+        Export {
+            local_as: 65001,
+            ibgp: false,
+            next_hop_v4: Some(Ipv4Addr::new(10, 0, 0, 1)),
+            next_hop_v6: Some((
+                "2001:db8::1".parse().expect("ip"),
+                Some("fe80::1".parse().expect("ip")),
+            )),
+            graceful_shutdown: false,
+            context: Context {
+                four_octet_as: true,
+                ..Context::default()
+            },
+        }
+    }
+
+    /// Decodes every message in `buf`.
+    fn decode_all(mut buf: &[u8], ctx: &Context) -> Vec<Update> {
+        let mut out = Vec::new();
+        while let Some(len) = frame(buf, ctx.max_message_len()).expect("frame") {
+            match Message::decode(&buf[..len], ctx).expect("decode") {
+                Message::Update(u) => out.push(u),
+                other => panic!("unexpected {other:?}"),
+            }
+            buf = &buf[len..];
+        }
+        assert!(buf.is_empty(), "trailing bytes");
+        out
+    }
+
+    #[test]
+    fn hundred_thousand_hosts_leave_in_about_125_updates() {
+        let mut rib = AdjRibOut::new();
+        rib.start(&[Family::IPV4_UNICAST]);
+        let attrs = Arc::new(RouteAttrs::default());
+        for i in 0..100_000u32 {
+            rib.announce(
+                Prefix::host(Ipv4Addr::from(0x0A00_0000 + i).into()),
+                attrs.clone(),
+            );
+        }
+        let batch = rib.next_batch(usize::MAX);
+        let mut buf = BytesMut::new();
+        let packed = encode_batch(&batch, &export(), &mut buf).expect("encode");
+        // 4,096-byte messages: (4096 - 23 - attributes) / 5 bytes per /32 ≈ 810 per UPDATE.
+        assert!(packed.messages <= 125, "{} UPDATEs", packed.messages);
+        let updates = decode_all(&buf, &export().context);
+        assert_eq!(updates.len(), packed.messages);
+        assert_eq!(updates.iter().map(|u| u.nlri.len()).sum::<usize>(), 100_000);
+    }
+
+    #[test]
+    fn withdrawals_share_the_first_update_with_announcements() {
+        let mut rib = AdjRibOut::new();
+        rib.start(&[]);
+        let a = Arc::new(RouteAttrs::default());
+        rib.announce("10.0.0.1".parse().expect("p"), a.clone());
+        rib.next_batch(usize::MAX);
+        rib.withdraw("10.0.0.1".parse().expect("p"));
+        rib.announce("10.0.0.2".parse().expect("p"), a);
+        let mut buf = BytesMut::new();
+        let packed =
+            encode_batch(&rib.next_batch(usize::MAX), &export(), &mut buf).expect("encode");
+        assert_eq!(packed.messages, 1);
+        let u = &decode_all(&buf, &export().context)[0];
+        assert_eq!(u.withdrawn.len(), 1);
+        assert_eq!(u.nlri.len(), 1);
+    }
+
+    #[test]
+    fn ipv6_goes_in_mp_reach_with_link_local_and_extended_messages_pack_more() {
+        let mut rib = AdjRibOut::new();
+        rib.start(&[]);
+        let a = Arc::new(RouteAttrs::default());
+        for i in 0..1000u128 {
+            rib.announce(
+                Prefix::host(std::net::Ipv6Addr::from(0x2001_0db8_u128 << 96 | i).into()),
+                a.clone(),
+            );
+        }
+        let mut e = export();
+        e.context.extended_message = true;
+        let mut buf = BytesMut::new();
+        let packed = encode_batch(&rib.next_batch(usize::MAX), &e, &mut buf).expect("encode");
+        assert_eq!(packed.messages, 1, "1000 /128s fit one 65,535-byte UPDATE");
+        let u = &decode_all(&buf, &e.context)[0];
+        match u.mp_reach() {
+            Some(crate::wire::mp::MpReach::Ipv6Unicast { next_hop, nlri }) => {
+                assert_eq!(nlri.len(), 1000);
+                assert!(matches!(
+                    next_hop,
+                    crate::wire::mp::MpNextHop::V6 {
+                        link_local: Some(_),
+                        ..
+                    }
+                ));
+            }
+            other => panic!("no IPv6 MP_REACH: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn end_of_rib_round_trips() {
+        let ctx = Context::default();
+        let mut buf = BytesMut::new();
+        encode_end_of_rib(Family::IPV6_UNICAST, &ctx, &mut buf).expect("eor");
+        assert_eq!(
+            decode_all(&buf, &ctx)[0].end_of_rib_family(),
+            Some(Family::IPV6_UNICAST)
+        );
+    }
+}
