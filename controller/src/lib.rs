@@ -1,3 +1,13 @@
-//! IP address management and the Service and Eip reconcilers behind `berth-controller`. Built by the controller issue.
+//! IP address management and the Service and Eip reconcilers behind `berth-controller`.
+//!
+//! Layers, inside out: [`ipam`] (the pure allocator), [`view`] (plain views of the objects),
+//! [`engine`] and [`plan`] (pure decisions: views → statuses, finalizers, events), then two
+//! thin edges calling the same decisions: [`cluster`] (kube-runtime controllers, leader
+//! election) and [`standalone`] (a directory of manifests).
 
+pub mod decision;
+pub mod engine;
 pub mod ipam;
+pub mod metrics;
+pub mod plan;
+pub mod view;

@@ -1,0 +1,129 @@
+//! What a decision asks the outer layer to do: statuses to write, finalizers to change,
+//! events to record. Plain data, so tests can assert on it and both layers can carry it out.
+
+use std::net::IpAddr;
+
+use api::EipStatus;
+
+use crate::ipam::{PoolStatus, ServiceRef};
+
+/// Whether an event is routine or needs a human.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventType {
+    /// Routine.
+    Normal,
+    /// Something a user should act on.
+    Warning,
+}
+
+/// The object an event is about.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Subject {
+    /// A Service.
+    Service(ServiceRef),
+    /// An Eip (pool), by name.
+    Eip(String),
+}
+
+/// One event for a user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    /// What it is about.
+    pub subject: Subject,
+    /// Normal or Warning.
+    pub type_: EventType,
+    /// Short CamelCase reason (`AddressAllocated`, `AllocationFailed`, …).
+    pub reason: String,
+    /// What happened, and for failures what to change.
+    pub message: String,
+    /// For failures, the allocator's stable cause word (metrics label), e.g. `PoolExhausted`.
+    pub cause: Option<&'static str>,
+}
+
+impl Event {
+    pub(crate) fn service(
+        service: &ServiceRef,
+        type_: EventType,
+        reason: &str,
+        message: String,
+    ) -> Event {
+        Event {
+            subject: Subject::Service(service.clone()),
+            type_,
+            reason: reason.to_string(),
+            message,
+            cause: None,
+        }
+    }
+
+    pub(crate) fn eip(name: &str, type_: EventType, reason: &str, message: String) -> Event {
+        Event {
+            subject: Subject::Eip(name.to_string()),
+            type_,
+            reason: reason.to_string(),
+            message,
+            cause: None,
+        }
+    }
+
+    pub(crate) fn with_cause(mut self, cause: &'static str) -> Event {
+        self.cause = Some(cause);
+        self
+    }
+}
+
+/// Add, remove or leave a finalizer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FinalizerChange {
+    /// Add it (before anything is published).
+    Add,
+    /// Remove it (after everything is released).
+    Remove,
+    /// Leave as is.
+    Keep,
+}
+
+/// What to do with one Service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceDecision {
+    /// `status.loadBalancer.ingress` IPs to write, or `None` to leave the status alone.
+    pub ingress: Option<Vec<IpAddr>>,
+    /// The Service finalizer.
+    pub finalizer: FinalizerChange,
+    /// Events to record.
+    pub events: Vec<Event>,
+    /// Pools whose Eip status may have changed.
+    pub pools: Vec<String>,
+    /// The Service had a new address (or addresses) allocated.
+    pub allocated: bool,
+    /// The allocation failed with this stable cause word.
+    pub failure: Option<&'static str>,
+}
+
+/// What to do with one Eip.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EipDecision {
+    /// The status to write, or `None` when the pool is gone.
+    pub status: Option<EipStatus>,
+    /// The Eip finalizer: present exactly while the pool is in use.
+    pub finalizer: FinalizerChange,
+    /// Events to record.
+    pub events: Vec<Event>,
+    /// Services that lost an address (range shrank) and must be reconciled again.
+    pub evicted: Vec<ServiceRef>,
+}
+
+/// The Eip status for a pool the allocator knows.
+pub fn eip_status(status: &PoolStatus) -> EipStatus {
+    let usage = u64::try_from(status.usage).unwrap_or(u64::MAX);
+    EipStatus {
+        occupied: status.occupied,
+        usage,
+        pool_size: u64::try_from(status.pool_size).unwrap_or(u64::MAX),
+        used: status.used.clone(),
+        first_ip: status.first_ip.to_string(),
+        last_ip: status.last_ip.to_string(),
+        ready: true,
+        v4: status.v4,
+    }
+}

@@ -1,0 +1,317 @@
+//! The decision logic: (cluster state, allocator) → (desired statuses, finalizers, events).
+//!
+//! Pure and synchronous, shared by the Kubernetes reconcilers and the standalone mode. It owns
+//! the [`Allocator`]; it does no I/O and reads no clock. Restart safety lives in
+//! [`Engine::rebuild`]: every address already written into a Service's status is restored
+//! before anything new is handed out, so a restart never moves an address.
+
+use std::collections::BTreeSet;
+
+use crate::decision::{
+    EipDecision, Event, EventType, FinalizerChange, ServiceDecision, eip_status,
+};
+use crate::ipam::{
+    AllocationError, Allocator, ExistingClaim, PoolError, ServiceRef, request_for_service,
+};
+use crate::view::{EipView, ServiceView};
+
+/// The allocator plus the rules for turning object views into decisions.
+#[derive(Debug, Default)]
+pub struct Engine {
+    allocator: Allocator,
+}
+
+impl Engine {
+    /// Rebuilds every allocation from Eips and Service statuses, before any new allocation.
+    ///
+    /// Only Services Berth handles count. Claims whose address lies in no pool, or that collide
+    /// without a valid sharing key (the later Service loses), are refused with a Warning event;
+    /// reconciling that Service afterwards gives it a fresh address or a failure event.
+    pub fn rebuild(eips: &[EipView], services: &[ServiceView]) -> (Engine, Vec<Event>) {
+        let pools = eips.iter().map(|e| e.spec.clone());
+        let mut events = Vec::new();
+        let claims = services
+            .iter()
+            .filter(|s| s.managed && !s.ingress.is_empty())
+            .map(|s| match request_for_service(&s.facts) {
+                Ok(request) => ExistingClaim {
+                    request,
+                    addresses: s.ingress.clone(),
+                    created: s.created,
+                },
+                Err(e) => {
+                    // Its request no longer parses; keep its addresses under plain terms so
+                    // nothing moves, and tell the owner.
+                    events.push(failure_event(&s.key, &e));
+                    let mut request = crate::ipam::AllocationRequest::new(s.key.clone());
+                    request.addresses = s.ingress.clone();
+                    request.policy = crate::ipam::FamilyPolicy::PreferDualStack;
+                    ExistingClaim {
+                        request,
+                        addresses: s.ingress.clone(),
+                        created: s.created,
+                    }
+                }
+            });
+        let rebuilt = Allocator::rebuild(pools, claims);
+        for (pool, error) in &rebuilt.pool_errors {
+            events.push(
+                Event::eip(pool, EventType::Warning, "InvalidPool", error.to_string())
+                    .with_cause(pool_error_cause(error)),
+            );
+        }
+        for r in &rebuilt.refused {
+            events.push(
+                Event::service(
+                    &r.service,
+                    EventType::Warning,
+                    "AddressRefused",
+                    format!("{} was in status but is refused: {}", r.address, r.error),
+                )
+                .with_cause(r.error.reason()),
+            );
+        }
+        (
+            Engine {
+                allocator: rebuilt.allocator,
+            },
+            events,
+        )
+    }
+
+    /// The allocator, read-only (metrics, status).
+    pub fn allocator(&self) -> &Allocator {
+        &self.allocator
+    }
+
+    /// Decides what to do with one Service.
+    pub fn reconcile_service(&mut self, view: &ServiceView) -> ServiceDecision {
+        if !view.managed || view.deleting {
+            return self.release_service(view);
+        }
+        let mut decision = ServiceDecision {
+            ingress: None,
+            finalizer: if view.has_finalizer {
+                FinalizerChange::Keep
+            } else {
+                FinalizerChange::Add
+            },
+            events: Vec::new(),
+            pools: Vec::new(),
+            allocated: false,
+            failure: None,
+        };
+        let before: BTreeSet<String> = self.pools_of(&view.key);
+        let result = request_for_service(&view.facts).and_then(|r| self.allocator.allocate(&r));
+        match result {
+            Ok(allocation) => {
+                for gone in &allocation.released {
+                    decision.events.push(Event::service(
+                        &view.key,
+                        EventType::Normal,
+                        "AddressReleased",
+                        format!("released {} back to pool {}", gone.address, gone.pool),
+                    ));
+                }
+                if allocation.changed {
+                    let new: Vec<String> = allocation
+                        .addresses
+                        .iter()
+                        .filter(|a| !view.ingress.contains(&a.address))
+                        .map(|a| format!("{} from pool {}", a.address, a.pool))
+                        .collect();
+                    if !new.is_empty() {
+                        decision.allocated = true;
+                        decision.events.push(Event::service(
+                            &view.key,
+                            EventType::Normal,
+                            "AddressAllocated",
+                            format!("allocated {}", new.join(", ")),
+                        ));
+                    }
+                }
+                for (family, e) in &allocation.missing {
+                    decision.events.push(
+                        Event::service(
+                            &view.key,
+                            EventType::Warning,
+                            "AllocationFailed",
+                            format!("no {family} address (PreferDualStack): {e}"),
+                        )
+                        .with_cause(e.reason()),
+                    );
+                }
+                decision.ingress = Some(allocation.addresses.iter().map(|a| a.address).collect());
+            }
+            Err(e) => {
+                // Nothing moves on failure: whatever the Service held stays held and published.
+                decision.failure = Some(e.reason());
+                decision.events.push(failure_event(&view.key, &e));
+                decision.ingress = Some(
+                    self.allocator
+                        .addresses_of(&view.key)
+                        .iter()
+                        .map(|a| a.address)
+                        .collect(),
+                );
+            }
+        }
+        let after = self.pools_of(&view.key);
+        decision.pools = before.union(&after).cloned().collect();
+        decision
+    }
+
+    fn release_service(&mut self, view: &ServiceView) -> ServiceDecision {
+        let released = self.allocator.release(&view.key);
+        let events = released
+            .iter()
+            .map(|a| {
+                Event::service(
+                    &view.key,
+                    EventType::Normal,
+                    "AddressReleased",
+                    format!("released {} back to pool {}", a.address, a.pool),
+                )
+            })
+            .collect();
+        // Clear the status only of a Service we published to (it carries our finalizer), and
+        // not of one being deleted: another controller may own a Service that never was ours.
+        let ingress =
+            (view.has_finalizer && !view.deleting && !view.ingress.is_empty()).then(Vec::new);
+        ServiceDecision {
+            ingress,
+            finalizer: if view.has_finalizer {
+                FinalizerChange::Remove
+            } else {
+                FinalizerChange::Keep
+            },
+            events,
+            pools: released.into_iter().map(|a| a.pool).collect(),
+            allocated: false,
+            failure: None,
+        }
+    }
+
+    /// Forgets a Service that vanished without our finalizer (e.g. removed by hand).
+    pub fn forget_service(&mut self, key: &ServiceRef) -> Vec<String> {
+        self.allocator
+            .release(key)
+            .into_iter()
+            .map(|a| a.pool)
+            .collect()
+    }
+
+    fn pools_of(&self, key: &ServiceRef) -> BTreeSet<String> {
+        self.allocator
+            .addresses_of(key)
+            .iter()
+            .map(|a| a.pool.clone())
+            .collect()
+    }
+
+    /// Decides what to do with one Eip: keep the pool in step with its spec, hold a deleted
+    /// pool while Services use it, and report its exact status.
+    pub fn reconcile_eip(&mut self, view: &EipView) -> EipDecision {
+        let name = view.spec.name.clone();
+        if view.deleting {
+            if self.allocator.pool_in_use(&name) {
+                // A pool on its way out hands out nothing new while it waits for its Services.
+                let closing = crate::ipam::PoolSpec {
+                    disable: true,
+                    ..view.spec.clone()
+                };
+                // An invalid or overlapping spec was never admitted; nothing to close.
+                let _ = self.allocator.upsert_pool(closing);
+            }
+            return match self.allocator.remove_pool(&name) {
+                Ok(()) => EipDecision {
+                    status: None,
+                    finalizer: if view.has_finalizer {
+                        FinalizerChange::Remove
+                    } else {
+                        FinalizerChange::Keep
+                    },
+                    events: Vec::new(),
+                    evicted: Vec::new(),
+                },
+                Err(e) => EipDecision {
+                    status: self.pool_status(&name),
+                    finalizer: if view.has_finalizer {
+                        FinalizerChange::Keep
+                    } else {
+                        FinalizerChange::Add
+                    },
+                    events: vec![
+                        Event::eip(&name, EventType::Warning, "PoolInUse", e.to_string())
+                            .with_cause("PoolInUse"),
+                    ],
+                    evicted: Vec::new(),
+                },
+            };
+        }
+        match self.allocator.upsert_pool(view.spec.clone()) {
+            Ok(update) => {
+                let mut events = Vec::new();
+                for (svc, gone) in &update.evicted {
+                    events.push(Event::service(
+                        svc,
+                        EventType::Warning,
+                        "AddressReleased",
+                        format!(
+                            "{} is no longer inside pool {}'s range; a new address will be allocated",
+                            gone.address, gone.pool
+                        ),
+                    ));
+                }
+                EipDecision {
+                    status: self.pool_status(&name),
+                    finalizer: self.eip_finalizer(&name, view.has_finalizer),
+                    events,
+                    evicted: update.evicted.into_iter().map(|(s, _)| s).collect(),
+                }
+            }
+            Err(e) => {
+                let status = api::EipStatus {
+                    ready: false,
+                    ..self.pool_status(&name).unwrap_or_default()
+                };
+                EipDecision {
+                    status: Some(status),
+                    finalizer: self.eip_finalizer(&name, view.has_finalizer),
+                    events: vec![
+                        Event::eip(&name, EventType::Warning, "InvalidPool", e.to_string())
+                            .with_cause(pool_error_cause(&e)),
+                    ],
+                    evicted: Vec::new(),
+                }
+            }
+        }
+    }
+
+    /// The finalizer change that makes "present exactly while in use" true.
+    pub fn eip_finalizer(&self, name: &str, has_finalizer: bool) -> FinalizerChange {
+        match (self.allocator.pool_in_use(name), has_finalizer) {
+            (true, false) => FinalizerChange::Add,
+            (false, true) => FinalizerChange::Remove,
+            _ => FinalizerChange::Keep,
+        }
+    }
+
+    /// The exact status of a pool the allocator knows.
+    pub fn pool_status(&self, name: &str) -> Option<api::EipStatus> {
+        self.allocator.pool(name).map(|p| eip_status(&p.status()))
+    }
+}
+
+fn failure_event(key: &ServiceRef, e: &AllocationError) -> Event {
+    Event::service(key, EventType::Warning, "AllocationFailed", e.to_string())
+        .with_cause(e.reason())
+}
+
+fn pool_error_cause(e: &PoolError) -> &'static str {
+    match e {
+        PoolError::InvalidAddress(_) => "InvalidAddress",
+        PoolError::Overlaps { .. } => "PoolOverlaps",
+        PoolError::InUse { .. } => "PoolInUse",
+    }
+}
