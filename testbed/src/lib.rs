@@ -9,7 +9,9 @@
 
 mod error;
 pub mod lab;
+pub mod router;
 mod sys;
+pub mod traffic;
 pub mod wait;
 
 pub use error::{Error, Result};

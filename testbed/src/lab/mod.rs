@@ -102,14 +102,6 @@ impl Lab {
         &self.dir
     }
 
-    /// A private runtime directory for `node` (created if needed).
-    pub fn node_dir(&self, node: &str) -> Result<PathBuf> {
-        let dir = self.dir.join(node);
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
-        Ok(dir)
-    }
-
     /// Adds a namespace called `node`, with loopback up and IPv6 DAD off.
     pub fn add_namespace(&mut self, node: &str) -> Result<&Netns> {
         if !names::valid_node(node) {
@@ -120,7 +112,7 @@ impl Lab {
         }
         let name = names::netns_name(&self.id, node);
         let path = netns::create(&name)?;
-        let ns = Netns::new(node, &name, path);
+        let ns = Netns::new(node, &name, path, self.dir.join(node));
         // Registered before configuring, so a failure below still removes it on drop.
         self.namespaces.insert(node.to_string(), ns.clone());
         ns.set_up("lo")?;

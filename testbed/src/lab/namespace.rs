@@ -24,15 +24,25 @@ pub struct Netns {
     node: String,
     name: String,
     path: PathBuf,
+    dir: PathBuf,
 }
 
 impl Netns {
-    pub(crate) fn new(node: &str, name: &str, path: PathBuf) -> Self {
+    pub(crate) fn new(node: &str, name: &str, path: PathBuf, dir: PathBuf) -> Self {
         Netns {
             node: node.into(),
             name: name.into(),
             path,
+            dir,
         }
+    }
+
+    /// A private runtime directory for this node inside the lab's (created on first use,
+    /// removed with the lab): configs, sockets and logs of daemons running here.
+    pub fn dir(&self) -> Result<PathBuf> {
+        std::fs::create_dir_all(&self.dir)
+            .map_err(|e| Error::io(format!("create {}", self.dir.display()), e))?;
+        Ok(self.dir.clone())
     }
 
     /// The node name within the lab (`r1`).
