@@ -557,6 +557,7 @@ fn open_error_unsupported_version_comes_from_the_codec() {
 fn manual_stop_sends_administrative_shutdown_with_message_and_stays_idle() {
     let mut s = established(90);
     let a = s.handle(Event::ManualStop {
+        hard: true,
         message: "maintenance".into(),
     });
     let n = notification(&a, C1).expect("cease");
@@ -573,6 +574,33 @@ fn manual_stop_sends_administrative_shutdown_with_message_and_stays_idle() {
     );
     let a = s.handle(Event::TimerExpired(Timer::IdleHold));
     assert!(!a.contains(&Action::Connect));
+}
+
+#[test]
+fn hard_stop_with_the_n_bit_negotiated_wraps_the_cease_in_a_hard_reset() {
+    let mut s = Session::new(config(), 1);
+    s.handle(Event::ManualStart);
+    s.handle(Event::TcpConnected {
+        conn: C1,
+        direction: Direction::Outgoing,
+    });
+    let mut open = peer_open([10, 0, 0, 9], 90);
+    if let Some(OptionalParam::Capabilities(caps)) = open.params.first_mut() {
+        caps.push(Capability::GracefulRestart(bgp::wire::GracefulRestart {
+            flags: bgp::wire::GracefulRestart::NOTIFICATION,
+            restart_time: 120,
+            families: vec![],
+        }));
+    }
+    s.handle(msg(C1, Message::Open(open)));
+    s.handle(msg(C1, Message::Keepalive));
+    let a = s.handle(Event::ManualStop {
+        message: "bye".into(),
+        hard: true,
+    });
+    let n = notification(&a, C1).expect("notification");
+    assert_eq!(n.code, ErrorCode::Cease(CeaseSubcode::HardReset));
+    assert_eq!(n.data, [&[6u8, 2, 3][..], b"bye"].concat());
 }
 
 #[test]

@@ -175,6 +175,11 @@ impl AdjRibOut {
         !self.queue.is_empty()
     }
 
+    /// Whether End-of-RIB markers are still owed.
+    pub fn owes_end_of_rib(&self) -> bool {
+        !self.end_of_rib.is_empty()
+    }
+
     /// The End-of-RIB markers owed once the initial table is out; empty afterwards.
     pub fn take_end_of_rib(&mut self) -> Vec<Family> {
         if self.queue.is_empty() {

@@ -67,9 +67,16 @@ pub enum Event {
     ManualStart,
     /// Event 2 (ManualStop): close with Cease / Administrative Shutdown carrying `message`
     /// (RFC 9003), and stay Idle until started again.
+    ///
+    /// With `hard` and the RFC 8538 N bit negotiated both ways, the Cease is wrapped in a
+    /// Hard Reset, so that the peer drops our routes instead of keeping them as a
+    /// graceful-restart helper: what a permanent shutdown wants. Without `hard` the peer
+    /// keeps forwarding for the restart time: what a speaker restart wants.
     ManualStop {
         /// Shutdown communication, may be empty.
         message: String,
+        /// Ask the peer to forget our routes now (see above).
+        hard: bool,
     },
     /// A timer the session asked for expired (events 9–13).
     TimerExpired(Timer),
@@ -305,7 +312,7 @@ impl Session {
     pub fn handle(&mut self, event: Event) -> Actions {
         match event {
             Event::ManualStart => self.start(),
-            Event::ManualStop { message } => self.stop(message),
+            Event::ManualStop { message, hard } => self.stop(message, hard),
             Event::TimerExpired(timer) => self.timer(timer),
             Event::TcpConnected { conn, direction } => self.connected(conn, direction),
             Event::TcpConnectFailed => {
@@ -402,11 +409,25 @@ impl Session {
         });
     }
 
-    fn stop(&mut self, message: String) {
+    fn stop(&mut self, message: String, hard: bool) {
         self.started = false;
         self.push(Action::StopTimer(Timer::IdleHold));
-        let cease =
+        let mut cease =
             Notification::cease_with_communication(CeaseSubcode::AdministrativeShutdown, &message);
+        let n_bit_both = self.negotiated().is_some_and(|n| {
+            self.config.graceful_restart.is_some_and(|g| g.notification)
+                && n.peer_graceful_restart
+                    .as_ref()
+                    .is_some_and(|p| p.notification)
+        });
+        if hard && n_bit_both {
+            // RFC 8538 §3.1: the data of a Hard Reset is the encapsulated NOTIFICATION's
+            // code, subcode and data.
+            let (code, subcode) = cease.code.to_wire();
+            let mut data = vec![code, subcode];
+            data.extend_from_slice(&cease.data);
+            cease = Notification::new(ErrorCode::Cease(CeaseSubcode::HardReset), data);
+        }
         for id in self.conns.iter().map(|c| c.id).collect::<Vec<_>>() {
             self.send_notification(id, cease.clone());
             self.remove_conn(id, Some(DownReason::Sent(cease.clone())));
@@ -505,6 +526,7 @@ impl Session {
 
     fn connected(&mut self, id: ConnId, direction: Direction) {
         let refuse = !self.started
+            || self.base == Base::Idle
             || (direction == Direction::Incoming && self.config.mode == ConnectMode::Active)
             || self.conns.iter().any(|c| c.state() == State::Established)
             || self.conns.len() >= 2;

@@ -1,0 +1,455 @@
+//! The driver on paused tokio time over the in-memory network: two Berth speakers peer
+//! and exchange routes; hold timer expiry; reconnect with back-off; graceful shutdown;
+//! max-prefix; the send hold timer; configuration changes that touch only one peer.
+//! A scripted "fake peer" speaks raw BGP through the codec where the test needs to see
+//! exactly what went over the wire.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use bgp::driver::network::Connection;
+use bgp::driver::{MemoryNetwork, PeerConfig, Speaker, SpeakerConfig, Target};
+use bgp::rib::{Prefix, RouteAttrs};
+use bgp::session::{MaxPrefix, State};
+use bgp::wire::{
+    AttributeValue, Capability, CeaseSubcode, Community, Context, ErrorCode, Family, Message,
+    Notification, Open, frame,
+};
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::time::Instant;
+
+fn ip(last: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 0, 0, last))
+}
+
+fn speaker_config(last: u8, asn: u32) -> SpeakerConfig {
+    SpeakerConfig {
+        local_as: asn,
+        router_id: Ipv4Addr::new(10, 0, 0, last),
+        listen_addresses: vec![ip(last)],
+        listen_port: 179,
+    }
+}
+
+fn peer(me: u8, my_as: u32, them: u8, their_as: u32) -> PeerConfig {
+    let mut p = PeerConfig::new(ip(them), my_as, their_as, Ipv4Addr::new(10, 0, 0, me));
+    p.transport.local = Some(ip(me));
+    p.session.connect_retry = Duration::from_secs(5);
+    p.session.hold_time = 30;
+    p
+}
+
+fn hosts(n: u32) -> Vec<Prefix> {
+    (0..n)
+        .map(|i| Prefix::host(Ipv4Addr::from(0x6440_0000 + i).into()))
+        .collect()
+}
+
+async fn until(what: &str, mut f: impl FnMut() -> bool) {
+    for _ in 0..20_000 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn state(s: &Speaker, addr: IpAddr) -> State {
+    s.peer(addr).map_or(State::Idle, |p| p.state)
+}
+
+/// A peer scripted by the test, speaking raw BGP.
+struct FakePeer {
+    rd: ReadHalf<Box<dyn bgp::driver::network::Stream>>,
+    wr: WriteHalf<Box<dyn bgp::driver::network::Stream>>,
+    buf: BytesMut,
+    ctx: Context,
+}
+
+impl FakePeer {
+    fn new(conn: Connection) -> Self {
+        let (rd, wr) = tokio::io::split(conn.stream);
+        FakePeer {
+            rd,
+            wr,
+            buf: BytesMut::new(),
+            ctx: Context::default(),
+        }
+    }
+
+    async fn recv(&mut self) -> Option<Message> {
+        loop {
+            if let Some(len) = frame(&self.buf, 65535).expect("frame") {
+                let bytes = self.buf.split_to(len);
+                return Some(Message::decode(&bytes, &self.ctx).expect("decode"));
+            }
+            if self.rd.read_buf(&mut self.buf).await.ok()? == 0 {
+                return None;
+            }
+        }
+    }
+
+    async fn send(&mut self, m: Message) {
+        let bytes = m.to_bytes(&self.ctx).expect("encode");
+        self.wr.write_all(&bytes).await.expect("write");
+    }
+
+    /// Answers the speaker's OPEN and completes the handshake.
+    async fn handshake(&mut self, asn: u32, hold: u16) {
+        let Some(Message::Open(_)) = self.recv().await else {
+            panic!("expected OPEN")
+        };
+        let caps = vec![
+            Capability::Multiprotocol(Family::IPV4_UNICAST),
+            Capability::FourOctetAs(asn),
+            Capability::RouteRefresh,
+        ];
+        self.send(Message::Open(Open::new(
+            asn,
+            hold,
+            Ipv4Addr::new(10, 0, 0, 99),
+            caps,
+        )))
+        .await;
+        self.send(Message::Keepalive).await;
+        self.ctx.four_octet_as = true;
+        let Some(Message::Keepalive) = self.recv().await else {
+            panic!("expected KEEPALIVE")
+        };
+    }
+
+    /// Receives until a message matches `f`, returning it.
+    async fn recv_until(&mut self, mut f: impl FnMut(&Message) -> bool) -> Message {
+        loop {
+            let m = self.recv().await.expect("connection closed");
+            if f(&m) {
+                return m;
+            }
+        }
+    }
+}
+
+/// A speaker at 10.0.0.1 (AS 65001) with one peer: the fake at 10.0.0.99 (AS 65099).
+fn speaker_with_fake(net: &MemoryNetwork, tweak: impl FnOnce(&mut PeerConfig)) -> Speaker {
+    let a = Speaker::start_in_memory(speaker_config(1, 65001), net);
+    let mut p = peer(1, 65001, 99, 65099);
+    p.session.mode = bgp::session::ConnectMode::Active;
+    tweak(&mut p);
+    a.add_peer(p).expect("add peer");
+    a
+}
+
+fn fake_listener(net: &MemoryNetwork) -> tokio::sync::mpsc::Receiver<Connection> {
+    net.listen(SocketAddr::new(ip(99), 179))
+}
+
+#[tokio::test(start_paused = true)]
+async fn two_speakers_peer_and_exchange_routes() {
+    let net = MemoryNetwork::new();
+    let a = Speaker::start_in_memory(speaker_config(1, 65001), &net);
+    let b = Speaker::start_in_memory(speaker_config(2, 65002), &net);
+    let mut changes = a.subscribe();
+    a.add_peer(peer(1, 65001, 2, 65002)).expect("add");
+    b.add_peer(peer(2, 65002, 1, 65001)).expect("add");
+    a.announce(hosts(1000), RouteAttrs::default(), Target::All)
+        .await
+        .expect("announce");
+    b.announce(hosts(10), RouteAttrs::default(), Target::Peer(ip(1)))
+        .await
+        .expect("announce");
+    until("both established", || {
+        state(&a, ip(2)) == State::Established && state(&b, ip(1)) == State::Established
+    })
+    .await;
+    until("routes received", || {
+        b.peer(ip(1))
+            .is_some_and(|p| p.prefixes_received_total() == 1000)
+            && a.peer(ip(2))
+                .is_some_and(|p| p.prefixes_received_total() == 10)
+    })
+    .await;
+    let pa = a.peer(ip(2)).expect("peer");
+    assert_eq!(pa.prefixes_advertised, 1000);
+    assert!(
+        pa.sent.update <= 3,
+        "1000 /32s fit in 2 UPDATEs plus End-of-RIB, sent {}",
+        pa.sent.update
+    );
+    let n = pa.negotiated.expect("negotiated");
+    assert_eq!((n.peer_as, n.hold_time), (65002, 30));
+    assert!(n.four_octet_as && n.route_refresh && n.enhanced_route_refresh);
+    assert_eq!(pa.local_address.map(|a| a.ip()), Some(ip(1)));
+    // Withdrawals travel too.
+    a.withdraw(hosts(1000).into_iter().take(400), Target::All)
+        .await
+        .expect("withdraw");
+    until("withdrawn", || {
+        b.peer(ip(1))
+            .is_some_and(|p| p.prefixes_received_total() == 600)
+    })
+    .await;
+    // The state change stream saw the way up.
+    let mut seen = Vec::new();
+    while let Ok(c) = changes.try_recv() {
+        seen.push(c.to);
+    }
+    assert_eq!(seen.last(), Some(&State::Established));
+    assert!(seen.contains(&State::OpenSent));
+}
+
+#[tokio::test(start_paused = true)]
+async fn hold_timer_expiry_ends_the_session() {
+    let net = MemoryNetwork::new();
+    let mut incoming = fake_listener(&net);
+    let a = speaker_with_fake(&net, |_| {});
+    let mut fake = FakePeer::new(incoming.recv().await.expect("connection"));
+    fake.handshake(65099, 9).await;
+    until("established", || state(&a, ip(99)) == State::Established).await;
+    let established = Instant::now();
+    // The fake goes silent; it keeps reading, so only the hold timer can end this.
+    let n = fake
+        .recv_until(|m| matches!(m, Message::Notification(_)))
+        .await;
+    assert_eq!(
+        n,
+        Message::Notification(Notification::new(ErrorCode::HoldTimerExpired, vec![]))
+    );
+    assert!(established.elapsed() >= Duration::from_secs(9));
+    until("down", || state(&a, ip(99)) != State::Established).await;
+    let p = a.peer(ip(99)).expect("peer");
+    assert_eq!(p.flaps, 1);
+    assert_eq!(
+        p.last_error_sent.map(|n| n.code),
+        Some(ErrorCode::HoldTimerExpired)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn failed_sessions_reconnect_with_growing_back_off() {
+    let net = MemoryNetwork::new();
+    let mut incoming = fake_listener(&net);
+    let _a = speaker_with_fake(&net, |p| p.session.connect_retry = Duration::from_secs(120));
+    let mut arrivals = Vec::new();
+    for _ in 0..5 {
+        let conn = incoming.recv().await.expect("connection");
+        arrivals.push(Instant::now());
+        // Refuse the session right away.
+        let mut fake = FakePeer::new(conn);
+        fake.recv().await;
+        let refuse = Notification::new(ErrorCode::Cease(CeaseSubcode::ConnectionRejected), vec![]);
+        fake.send(Message::Notification(refuse)).await;
+    }
+    let gaps: Vec<Duration> = arrivals.windows(2).map(|w| w[1] - w[0]).collect();
+    // Idle hold 1 s doubling per consecutive failure: 1, 2, 4, 8 s.
+    for pair in gaps.windows(2) {
+        assert!(
+            pair[1] >= pair[0] * 2 - Duration::from_millis(100),
+            "back-off must grow: {gaps:?}"
+        );
+    }
+    assert!(gaps[0] >= Duration::from_secs(1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn graceful_shutdown_marks_routes_waits_and_ceases_with_a_message() {
+    let net = MemoryNetwork::new();
+    let mut incoming = fake_listener(&net);
+    let a = speaker_with_fake(&net, |_| {});
+    a.announce(hosts(5), RouteAttrs::default(), Target::All)
+        .await
+        .expect("announce");
+    let mut fake = FakePeer::new(incoming.recv().await.expect("connection"));
+    // Hold time 0: no keepalives needed while the test watches the drain.
+    fake.handshake(65099, 0).await;
+    // Initial table, then End-of-RIB.
+    fake.recv_until(|m| matches!(m, Message::Update(u) if u.end_of_rib_family().is_some()))
+        .await;
+    let started = Instant::now();
+    let shutdown = tokio::spawn({
+        let a = a.clone();
+        async move {
+            a.shutdown("node drained for maintenance", Duration::from_secs(60))
+                .await
+        }
+    });
+    let m = fake
+        .recv_until(|m| matches!(m, Message::Update(u) if !u.nlri.is_empty()))
+        .await;
+    let Message::Update(u) = m else {
+        unreachable!()
+    };
+    assert_eq!(u.nlri.len(), 5);
+    assert!(
+        matches!(u.attribute(8), Some(AttributeValue::Communities(c)) if c.contains(&Community(0xFFFF_0000))),
+        "re-announced with GRACEFUL_SHUTDOWN: {u:?}"
+    );
+    let n = fake
+        .recv_until(|m| matches!(m, Message::Notification(_)))
+        .await;
+    assert!(
+        started.elapsed() >= Duration::from_secs(60),
+        "the drain time is waited: {n:?}"
+    );
+    let Message::Notification(n) = n else {
+        unreachable!()
+    };
+    assert_eq!(
+        n.code,
+        ErrorCode::Cease(CeaseSubcode::AdministrativeShutdown)
+    );
+    assert_eq!(
+        n.shutdown_communication(),
+        Some("node drained for maintenance")
+    );
+    shutdown.await.expect("shutdown");
+    assert!(a.peers().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn max_prefix_ceases_and_retries_after_the_idle_time() {
+    let net = MemoryNetwork::new();
+    let a = Speaker::start_in_memory(speaker_config(1, 65001), &net);
+    let b = Speaker::start_in_memory(speaker_config(2, 65002), &net);
+    a.add_peer(peer(1, 65001, 2, 65002)).expect("add");
+    let mut pb = peer(2, 65002, 1, 65001);
+    pb.session.max_prefix = Some(MaxPrefix {
+        limit: 50,
+        restart_after: Some(Duration::from_secs(300)),
+    });
+    b.add_peer(pb).expect("add");
+    let mut changes = b.subscribe();
+    a.announce(hosts(100), RouteAttrs::default(), Target::All)
+        .await
+        .expect("announce");
+    until("max-prefix cease", || {
+        b.peer(ip(1)).is_some_and(|p| {
+            p.last_error_sent.is_some_and(|n| {
+                n.code == ErrorCode::Cease(CeaseSubcode::MaximumNumberOfPrefixesReached)
+            })
+        })
+    })
+    .await;
+    let tripped = Instant::now();
+    let a_side = a.peer(ip(2)).expect("peer");
+    assert_eq!(
+        a_side.last_error_received.map(|n| n.code),
+        Some(ErrorCode::Cease(
+            CeaseSubcode::MaximumNumberOfPrefixesReached
+        ))
+    );
+    // B stays down for the configured idle time, then tries again (and trips again).
+    loop {
+        let c = changes.recv().await.expect("changes");
+        if c.from == State::Idle && c.at > tripped {
+            assert!(
+                c.at - tripped >= Duration::from_secs(299),
+                "retried after {:?}",
+                c.at - tripped
+            );
+            break;
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_peer_that_stops_reading_is_torn_down_by_the_send_hold_timer() {
+    let net = MemoryNetwork::new();
+    let mut incoming = fake_listener(&net);
+    let a = speaker_with_fake(&net, |_| {});
+    let mut fake = FakePeer::new(incoming.recv().await.expect("connection"));
+    fake.handshake(65099, 30).await;
+    until("established", || state(&a, ip(99)) == State::Established).await;
+    // More than the in-memory pipe holds, and the fake never reads again; it keeps
+    // sending KEEPALIVEs so that our hold timer is happy.
+    a.announce(hosts(200_000), RouteAttrs::default(), Target::All)
+        .await
+        .expect("announce");
+    let FakePeer { wr, .. } = fake;
+    let mut wr = wr;
+    let keepalive = Message::Keepalive
+        .to_bytes(&Context::default())
+        .expect("encode");
+    let a2 = a.clone();
+    let writer = tokio::spawn(async move {
+        while state(&a2, ip(99)) == State::Established {
+            if wr.write_all(&keepalive).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        }
+    });
+    until("torn down", || state(&a, ip(99)) != State::Established).await;
+    let p = a.peer(ip(99)).expect("peer");
+    assert_eq!(
+        p.last_error_sent.map(|n| n.code.to_wire()),
+        Some((8, 0)),
+        "RFC 9687 Send Hold Timer Expired"
+    );
+    writer.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn changing_one_peer_leaves_the_others_alone() {
+    let net = MemoryNetwork::new();
+    let a = Speaker::start_in_memory(speaker_config(1, 65001), &net);
+    let b = Speaker::start_in_memory(speaker_config(2, 65002), &net);
+    let c = Speaker::start_in_memory(speaker_config(3, 65003), &net);
+    a.add_peer(peer(1, 65001, 2, 65002)).expect("add");
+    a.add_peer(peer(1, 65001, 3, 65003)).expect("add");
+    b.add_peer(peer(2, 65002, 1, 65001)).expect("add");
+    c.add_peer(peer(3, 65003, 1, 65001)).expect("add");
+    until("both up", || {
+        state(&a, ip(2)) == State::Established && state(&a, ip(3)) == State::Established
+    })
+    .await;
+    let mut changes = a.subscribe();
+    // A new description resets nothing.
+    let mut pc = a.peer_config(ip(3)).expect("config");
+    pc.description = "spine 2".into();
+    a.update_peer(pc.clone()).await.expect("update");
+    // A new hold time resets only that session.
+    pc.session.hold_time = 20;
+    a.update_peer(pc).await.expect("update");
+    until("C back up", || {
+        a.peer(ip(3)).is_some_and(|p| {
+            p.state == State::Established && p.negotiated.is_some_and(|n| n.hold_time == 20)
+        })
+    })
+    .await;
+    // Adding and removing a peer touches no other session.
+    a.add_peer(peer(1, 65001, 4, 65004)).expect("add");
+    a.remove_peer(ip(4)).await.expect("remove");
+    a.announce(hosts(3), RouteAttrs::default(), Target::Peer(ip(3)))
+        .await
+        .expect("announce");
+    until("routes to C only", || {
+        c.peer(ip(1))
+            .is_some_and(|p| p.prefixes_received_total() == 3)
+    })
+    .await;
+    while let Ok(change) = changes.try_recv() {
+        assert_ne!(change.address, ip(2), "B's session was touched: {change:?}");
+    }
+    let pb = a.peer(ip(2)).expect("peer");
+    assert_eq!((pb.state, pb.flaps), (State::Established, 0));
+    assert_eq!(b.peer(ip(1)).expect("peer").prefixes_received_total(), 0);
+    assert_eq!(a.peer(ip(3)).expect("peer").description, "spine 2");
+}
+
+#[tokio::test(start_paused = true)]
+async fn connections_from_unconfigured_addresses_are_closed_unread() {
+    let net = MemoryNetwork::new();
+    let _a = speaker_with_fake(&net, |_| {});
+    let mut stranger = bgp::driver::transport::Transport::new(ip(1));
+    stranger.local = Some(ip(200));
+    use bgp::driver::Network;
+    let conn = net
+        .connect(&stranger, Duration::from_secs(1))
+        .await
+        .expect("connect");
+    let mut fake = FakePeer::new(conn);
+    // Nothing is ever sent to a stranger; the connection just closes.
+    assert!(fake.recv().await.is_none());
+}
