@@ -7,6 +7,7 @@
 //! form. [`traffic`] proves forwarding with real connections; [`clab`] realises containerlab
 //! topology files without containers.
 
+pub mod clab;
 mod error;
 pub mod lab;
 pub mod router;
