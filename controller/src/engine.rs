@@ -201,6 +201,22 @@ impl Engine {
             .collect()
     }
 
+    /// Forgets every Service holding an address in `pool` that no longer exists (deleted
+    /// without our finalizer, e.g. by hand); returns whether anything was forgotten.
+    pub fn forget_missing(&mut self, pool: &str, exists: impl Fn(&ServiceRef) -> bool) -> bool {
+        let Some(p) = self.allocator.pool(pool) else {
+            return false;
+        };
+        let gone: BTreeSet<ServiceRef> = p
+            .allocations()
+            .flat_map(|(_, holders)| holders.iter().filter(|s| !exists(s)).cloned())
+            .collect();
+        for s in &gone {
+            self.allocator.release(s);
+        }
+        !gone.is_empty()
+    }
+
     fn pools_of(&self, key: &ServiceRef) -> BTreeSet<String> {
         self.allocator
             .addresses_of(key)

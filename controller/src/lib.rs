@@ -5,9 +5,11 @@
 //! thin edges calling the same decisions: [`cluster`] (kube-runtime controllers, leader
 //! election) and [`standalone`] (a directory of manifests).
 
+pub mod cluster;
 pub mod decision;
 pub mod engine;
 pub mod ipam;
 pub mod metrics;
 pub mod plan;
+pub mod standalone;
 pub mod view;

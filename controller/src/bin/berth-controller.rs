@@ -1,0 +1,144 @@
+//! `berth-controller`: hands out load-balancer addresses to Services.
+//!
+//! Kubernetes mode (default): kube-runtime controllers with leader election on a Lease.
+//! Standalone mode (`--state-dir DIR`): the same decisions over a directory of manifests.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use controller::cluster::{self, ClusterOptions};
+use controller::metrics::{self, Metrics};
+use controller::standalone;
+use controller::view::ClassConfig;
+
+/// Berth's address controller.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Standalone mode: read and write manifests in this directory instead of a cluster.
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
+    /// Standalone: poll period of the directory, in milliseconds.
+    #[arg(long, default_value_t = 200)]
+    poll_ms: u64,
+    /// Standalone: one pass, then exit (non-zero when a manifest is broken).
+    #[arg(long)]
+    once: bool,
+    /// The `spec.loadBalancerClass` Berth handles.
+    #[arg(long, default_value = api::keys::LOAD_BALANCER_CLASS)]
+    class: String,
+    /// Also handle LoadBalancer Services without a class (Berth as the default).
+    #[arg(long)]
+    default_class: bool,
+    /// Address of the metrics endpoint (`/metrics`); empty disables it.
+    #[arg(long, default_value = "0.0.0.0:9090")]
+    metrics_addr: String,
+    /// Kubernetes: run without leader election (only ever one replica!).
+    #[arg(long)]
+    no_leader_election: bool,
+    /// Kubernetes: namespace of the leader Lease (default: $POD_NAMESPACE, else berth-system).
+    #[arg(long)]
+    lease_namespace: Option<String>,
+    /// Kubernetes: name of the leader Lease.
+    #[arg(long, default_value = "berth-controller")]
+    lease_name: String,
+    /// This replica's identity (default: $POD_NAME, else $HOSTNAME).
+    #[arg(long)]
+    identity: Option<String>,
+    /// Log format: `text` or `json`.
+    #[arg(long, default_value = "text")]
+    log_format: String,
+}
+
+fn init_logs(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    init_logs(&args.log_format);
+    let class = ClassConfig {
+        class: args.class.clone(),
+        default_class: args.default_class,
+    };
+    let metrics = Metrics::default();
+
+    if let Some(dir) = args.state_dir.clone() {
+        if args.once {
+            let report = standalone::run_once(&dir, &class, &metrics)?;
+            for f in &report.files_written {
+                tracing::info!(file = %f.display(), "status written");
+            }
+            return Ok(());
+        }
+        start_metrics(&args.metrics_addr, &metrics).await?;
+        standalone::run(
+            dir,
+            class,
+            Duration::from_millis(args.poll_ms),
+            metrics,
+            shutdown_signal(),
+        )
+        .await;
+        return Ok(());
+    }
+
+    start_metrics(&args.metrics_addr, &metrics).await?;
+    let identity = args
+        .identity
+        .or_else(|| std::env::var("POD_NAME").ok())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| format!("berth-controller-{}", std::process::id()));
+    let lease_namespace = args
+        .lease_namespace
+        .or_else(|| std::env::var("POD_NAMESPACE").ok())
+        .unwrap_or_else(|| "berth-system".into());
+    let client = kube::Client::try_default().await?;
+    cluster::run(
+        client,
+        ClusterOptions {
+            class,
+            reporter: "berth-controller".into(),
+            identity,
+            lease: (!args.no_leader_election).then_some((lease_namespace, args.lease_name)),
+            lease_duration: Duration::from_secs(15),
+            renew_every: Duration::from_secs(5),
+        },
+        metrics,
+    )
+    .await
+}
+
+async fn start_metrics(addr: &str, metrics: &Metrics) -> anyhow::Result<()> {
+    if addr.is_empty() {
+        return Ok(());
+    }
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!(%addr, "metrics on /metrics");
+    tokio::spawn(metrics::serve(listener, metrics.clone()));
+    Ok(())
+}
