@@ -9,6 +9,8 @@ use ipnetwork::IpNetwork;
 use testbed::Lab;
 use testbed::router::{Neighbor, RouterConfig};
 
+pub mod berth;
+
 /// AS of the router under test.
 pub const ROUTER_AS: u32 = 65000;
 /// AS of every node.

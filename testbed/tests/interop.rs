@@ -1,0 +1,272 @@
+//! The interop suite: three nodes each running a Berth speaker (the `bgp` library driver, until
+//! the speaker binary exists) against BIRD 2, FRR 8.4 and GoBGP 3 as the router.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails loudly on any error"
+)]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::berth::{BerthPeer, BerthSpeaker};
+use common::*;
+use testbed::Lab;
+use testbed::router::bird::Bird;
+use testbed::router::frr::Frr;
+use testbed::router::gobgp::Gobgp;
+use testbed::router::{Neighbor, Router, RouterConfig, SessionState};
+use testbed::traffic::{Protocol, Responder, spread};
+
+const NODES: usize = 3;
+
+/// Node `i`'s Berth speaker: eBGP to the router over IPv4 and IPv6, announcing both VIPs.
+fn speaker(lab: &Lab, i: usize, password: Option<&str>) -> BerthSpeaker {
+    let (r4, n4, r6, n6) = link_addresses(i);
+    let peers = vec![
+        BerthPeer {
+            address: r4,
+            local: n4,
+            remote_as: ROUTER_AS,
+            password: password.map(Into::into),
+        },
+        BerthPeer {
+            address: r6,
+            local: n6,
+            remote_as: ROUTER_AS,
+            password: password.map(Into::into),
+        },
+    ];
+    BerthSpeaker::start(
+        lab.netns(&format!("n{i}")).unwrap(),
+        NODE_AS,
+        format!("10.255.1.{i}").parse().unwrap(),
+        peers,
+        vec![vip4(), vip6()],
+    )
+}
+
+fn responders(lab: &Lab) -> Vec<Responder> {
+    (1..=NODES)
+        .map(|i| {
+            let node = format!("n{i}");
+            lab.add_address(&node, "lo", vip4()).unwrap();
+            lab.add_address(&node, "lo", vip6()).unwrap();
+            let addresses: Vec<SocketAddr> =
+                vec![(vip4().ip(), 80).into(), (vip6().ip(), 80).into()];
+            Responder::start(lab.netns(&node).unwrap(), &node, &addresses).unwrap()
+        })
+        .collect()
+}
+
+/// The nodes whose links carry the router's next hops for `vip` (by interface: IPv6 next hops
+/// may be link-local).
+fn fib_links(router: &dyn Router, vip: ipnetwork::IpNetwork) -> BTreeSet<u32> {
+    router
+        .fib()
+        .unwrap()
+        .route(vip)
+        .map(|route| route.next_hops.iter().map(|hop| hop.interface).collect())
+        .unwrap_or_default()
+}
+
+fn wait_fib_links(router: &dyn Router, vip: ipnetwork::IpNetwork, count: usize) {
+    testbed::wait::until(
+        &format!("{count} next hops for {vip}"),
+        SESSION_TIMEOUT,
+        || Ok((fib_links(router, vip).len() == count).then_some(())),
+    )
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e}\nFIB: {:?}\nBGP: {:?}",
+            router.fib(),
+            router.bgp_table()
+        )
+    });
+}
+
+/// Sessions up, one route with three next hops (IPv4 and IPv6), and a fair spread of traffic.
+fn ecmp_against(lab: &Lab, router: &dyn Router) {
+    let _responders = responders(lab);
+    let speakers: Vec<BerthSpeaker> = (1..=NODES).map(|i| speaker(lab, i, None)).collect();
+    router.wait_established(2 * NODES, SESSION_TIMEOUT).unwrap();
+    for s in &speakers {
+        s.wait_established(2, SESSION_TIMEOUT);
+    }
+    let expected4: BTreeSet<_> = (1..=NODES).map(|i| link_addresses(i).1).collect();
+    testbed::wait::until("three next hops in the BGP table", SESSION_TIMEOUT, || {
+        Ok((router.bgp_table()?.next_hops(vip4()) == expected4).then_some(()))
+    })
+    .unwrap();
+    wait_fib_links(router, vip4(), NODES);
+    wait_fib_links(router, vip6(), NODES);
+    assert_eq!(router.fib().unwrap().gateways(vip4()), expected4);
+
+    for vip in [vip4(), vip6()] {
+        let target: SocketAddr = (vip.ip(), 80).into();
+        let result = spread(
+            lab.netns("c").unwrap(),
+            Protocol::Tcp,
+            target,
+            300,
+            Duration::from_secs(2),
+        )
+        .unwrap();
+        assert_eq!(result.failures, 0, "{target}: {result:?}");
+        assert!(
+            result.fair_over(&["n1", "n2", "n3"], 0.15),
+            "{target}: {result:?}"
+        );
+    }
+}
+
+#[test]
+fn bird_router_spreads_vips_over_three_berth_speakers() {
+    let lab = star("interop-bird", NODES);
+    let router = Bird::start(lab.netns("r").unwrap(), &router_config(NODES)).unwrap();
+    ecmp_against(&lab, &router);
+}
+
+#[test]
+fn frr_router_spreads_vips_over_three_berth_speakers() {
+    let lab = star("interop-frr", NODES);
+    let router = Frr::start(lab.netns("r").unwrap(), &router_config(NODES)).unwrap();
+    ecmp_against(&lab, &router);
+}
+
+#[test]
+fn gobgp_router_holds_three_paths_from_berth_speakers() {
+    let lab = star("interop-gobgp", NODES);
+    let router = Gobgp::start(lab.netns("r").unwrap(), &router_config(NODES)).unwrap();
+    let _speakers: Vec<BerthSpeaker> = (1..=NODES).map(|i| speaker(&lab, i, None)).collect();
+    router.wait_established(2 * NODES, SESSION_TIMEOUT).unwrap();
+    let expected4: BTreeSet<_> = (1..=NODES).map(|i| link_addresses(i).1).collect();
+    let expected6: BTreeSet<_> = (1..=NODES).map(|i| link_addresses(i).3).collect();
+    testbed::wait::until("three paths per VIP in gobgp", SESSION_TIMEOUT, || {
+        let table = router.bgp_table()?;
+        Ok(
+            (table.next_hops(vip4()) == expected4 && table.next_hops(vip6()) == expected6)
+                .then_some(()),
+        )
+    })
+    .unwrap_or_else(|e| panic!("{e}: {:?}", router.bgp_table()));
+}
+
+#[test]
+fn ibgp_session_with_frr_comes_up_and_carries_the_vip() {
+    let lab = star("interop-ibgp", 1);
+    let (_, n4, _, _) = link_addresses(1);
+    let router = Frr::start(
+        lab.netns("r").unwrap(),
+        &RouterConfig::new("r", "10.255.0.1".parse().unwrap(), ROUTER_AS)
+            .neighbor(Neighbor::new(n4, ROUTER_AS)),
+    )
+    .unwrap();
+    let (r4, n4, _, _) = link_addresses(1);
+    let speaker = BerthSpeaker::start(
+        lab.netns("n1").unwrap(),
+        ROUTER_AS,
+        "10.255.1.1".parse().unwrap(),
+        vec![BerthPeer {
+            address: r4,
+            local: n4,
+            remote_as: ROUTER_AS,
+            password: None,
+        }],
+        vec![vip4()],
+    );
+    router.wait_established(1, SESSION_TIMEOUT).unwrap();
+    speaker.wait_established(1, SESSION_TIMEOUT);
+    testbed::wait::until("iBGP route installed", SESSION_TIMEOUT, || {
+        Ok((router.fib()?.gateways(vip4()) == [n4].into()).then_some(()))
+    })
+    .unwrap();
+}
+
+#[test]
+fn a_speaker_shutting_down_removes_exactly_its_next_hop_and_returns_on_restart() {
+    let lab = star("interop-shutdown", NODES);
+    let router = Bird::start(lab.netns("r").unwrap(), &router_config(NODES)).unwrap();
+    let mut speakers: Vec<Option<BerthSpeaker>> =
+        (1..=NODES).map(|i| Some(speaker(&lab, i, None))).collect();
+    wait_fib_links(&router, vip4(), NODES);
+
+    speakers[1].take().unwrap().shutdown();
+    let remaining: BTreeSet<_> = [1, 3].iter().map(|i| link_addresses(*i).1).collect();
+    testbed::wait::until("n2's next hop withdrawn", SESSION_TIMEOUT, || {
+        Ok((router.fib()?.gateways(vip4()) == remaining).then_some(()))
+    })
+    .unwrap();
+    wait_fib_links(&router, vip6(), NODES - 1);
+
+    speakers[1] = Some(speaker(&lab, 2, None));
+    wait_fib_links(&router, vip4(), NODES);
+    wait_fib_links(&router, vip6(), NODES);
+}
+
+#[test]
+fn md5_right_password_establishes_and_a_wrong_one_never_does() {
+    let lab = star("interop-md5", 2);
+    let (_, n1, _, _) = link_addresses(1);
+    let (_, n2, _, _) = link_addresses(2);
+    let router = Frr::start(
+        lab.netns("r").unwrap(),
+        &RouterConfig::new("r", "10.255.0.1".parse().unwrap(), ROUTER_AS)
+            .neighbor(Neighbor::new(n1, NODE_AS).password("right"))
+            .neighbor(Neighbor::new(n2, NODE_AS).password("right")),
+    )
+    .unwrap();
+    let one_session = |i: usize, password: Option<&str>| {
+        let (r4, n4, _, _) = link_addresses(i);
+        BerthSpeaker::start(
+            lab.netns(&format!("n{i}")).unwrap(),
+            NODE_AS,
+            format!("10.255.1.{i}").parse().unwrap(),
+            vec![BerthPeer {
+                address: r4,
+                local: n4,
+                remote_as: ROUTER_AS,
+                password: password.map(Into::into),
+            }],
+            vec![vip4()],
+        )
+    };
+    let good = one_session(1, Some("right"));
+    let bad = one_session(2, Some("wrong"));
+    good.wait_established(1, SESSION_TIMEOUT);
+    // Several connect-retry rounds for the wrong password.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(bad.established(), 0);
+    let sessions = router.sessions().unwrap();
+    let state_of = |peer| {
+        sessions
+            .iter()
+            .find(|s| s.peer == Some(peer))
+            .unwrap()
+            .state
+            .clone()
+    };
+    assert_eq!(state_of(n1), SessionState::Established);
+    assert_ne!(state_of(n2), SessionState::Established);
+    drop(bad);
+    let missing = one_session(2, None);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(missing.established(), 0);
+}
+
+#[test]
+fn after_a_router_restart_every_vip_comes_back_without_action() {
+    let lab = star("interop-restart", NODES);
+    let mut router = Frr::start(lab.netns("r").unwrap(), &router_config(NODES)).unwrap();
+    let _speakers: Vec<BerthSpeaker> = (1..=NODES).map(|i| speaker(&lab, i, None)).collect();
+    wait_fib_links(&router, vip4(), NODES);
+    wait_fib_links(&router, vip6(), NODES);
+    router.restart().unwrap();
+    router.wait_established(2 * NODES, SESSION_TIMEOUT).unwrap();
+    wait_fib_links(&router, vip4(), NODES);
+    wait_fib_links(&router, vip6(), NODES);
+}
