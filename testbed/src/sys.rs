@@ -26,7 +26,11 @@ fn c_path(path: &Path) -> io::Result<CString> {
 
 /// Moves the calling thread into the network namespace bound at `path`.
 pub(crate) fn enter_netns(path: &Path) -> io::Result<()> {
-    let file = File::open(path)?;
+    enter_netns_fd(&File::open(path)?)
+}
+
+/// Moves the calling thread into the network namespace `file` refers to.
+pub(crate) fn enter_netns_fd(file: &File) -> io::Result<()> {
     // SAFETY: setns only reads the fd, which stays open for the call.
     check(unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) })
 }

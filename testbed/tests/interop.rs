@@ -28,18 +28,8 @@ const NODES: usize = 3;
 fn speaker(lab: &Lab, i: usize, password: Option<&str>) -> BerthSpeaker {
     let (r4, n4, r6, n6) = link_addresses(i);
     let peers = vec![
-        BerthPeer {
-            address: r4,
-            local: n4,
-            remote_as: ROUTER_AS,
-            password: password.map(Into::into),
-        },
-        BerthPeer {
-            address: r6,
-            local: n6,
-            remote_as: ROUTER_AS,
-            password: password.map(Into::into),
-        },
+        BerthPeer::new(r4, n4, ROUTER_AS).password(password),
+        BerthPeer::new(r6, n6, ROUTER_AS).password(password),
     ];
     BerthSpeaker::start(
         lab.netns(&format!("n{i}")).unwrap(),
@@ -171,12 +161,7 @@ fn ibgp_session_with_frr_comes_up_and_carries_the_vip() {
         lab.netns("n1").unwrap(),
         ROUTER_AS,
         "10.255.1.1".parse().unwrap(),
-        vec![BerthPeer {
-            address: r4,
-            local: n4,
-            remote_as: ROUTER_AS,
-            password: None,
-        }],
+        vec![BerthPeer::new(r4, n4, ROUTER_AS).password(None)],
         vec![vip4()],
     );
     router.wait_established(1, SESSION_TIMEOUT).unwrap();
@@ -226,12 +211,7 @@ fn md5_right_password_establishes_and_a_wrong_one_never_does() {
             lab.netns(&format!("n{i}")).unwrap(),
             NODE_AS,
             format!("10.255.1.{i}").parse().unwrap(),
-            vec![BerthPeer {
-                address: r4,
-                local: n4,
-                remote_as: ROUTER_AS,
-                password: password.map(Into::into),
-            }],
+            vec![BerthPeer::new(r4, n4, ROUTER_AS).password(password)],
             vec![vip4()],
         )
     };
@@ -269,4 +249,79 @@ fn after_a_router_restart_every_vip_comes_back_without_action() {
     router.wait_established(2 * NODES, SESSION_TIMEOUT).unwrap();
     wait_fib_links(&router, vip4(), NODES);
     wait_fib_links(&router, vip6(), NODES);
+}
+
+/// A BIRD feeder on `r` sending `routes` /32s (from 100.64.0.0) to node n1.
+fn feeder(lab: &Lab, routes: u32) -> Bird {
+    let (_, n4, _, _) = link_addresses(1);
+    let mut config = RouterConfig::new("feeder", "10.255.0.1".parse().unwrap(), ROUTER_AS)
+        .neighbor(Neighbor::new(n4, NODE_AS));
+    config.install_routes = false;
+    config.announce = (0..routes)
+        .map(|i| {
+            ipnetwork::IpNetwork::new(std::net::Ipv4Addr::from(0x6440_0000 + i).into(), 32).unwrap()
+        })
+        .collect();
+    Bird::start(lab.netns("r").unwrap(), &config).unwrap()
+}
+
+#[test]
+fn a_large_table_from_bird_is_received_in_full() {
+    const ROUTES: u32 = 200_000;
+    let lab = star("interop-table", 1);
+    let _feeder = feeder(&lab, ROUTES);
+    let (r4, n4, _, _) = link_addresses(1);
+    let speaker = BerthSpeaker::start(
+        lab.netns("n1").unwrap(),
+        NODE_AS,
+        "10.255.1.1".parse().unwrap(),
+        vec![BerthPeer::new(r4, n4, ROUTER_AS)],
+        vec![],
+    );
+    speaker.wait_established(1, SESSION_TIMEOUT);
+    let start = std::time::Instant::now();
+    testbed::wait::until("the whole table", Duration::from_secs(60), || {
+        let received = speaker
+            .peers()
+            .first()
+            .map_or(0, |p| p.prefixes_received_total());
+        Ok((received == u64::from(ROUTES)).then_some(()))
+    })
+    .unwrap_or_else(|e| panic!("{e}: {:?}", speaker.peers()));
+    eprintln!(
+        "{ROUTES} routes from BIRD received in {:?} after Established",
+        start.elapsed()
+    );
+    assert_eq!(speaker.established(), 1);
+}
+
+#[test]
+fn a_max_prefix_limit_below_the_table_ends_the_session_with_cease() {
+    let lab = star("interop-maxpfx", 1);
+    let _feeder = feeder(&lab, 5_000);
+    let (r4, n4, _, _) = link_addresses(1);
+    let mut peer = BerthPeer::new(r4, n4, ROUTER_AS);
+    peer.max_prefix = Some(1_000);
+    let speaker = BerthSpeaker::start(
+        lab.netns("n1").unwrap(),
+        NODE_AS,
+        "10.255.1.1".parse().unwrap(),
+        vec![peer],
+        vec![],
+    );
+    let sent = testbed::wait::until("a Cease for too many prefixes", SESSION_TIMEOUT, || {
+        Ok(speaker
+            .peers()
+            .first()
+            .and_then(|p| p.last_error_sent.clone()))
+    })
+    .unwrap();
+    assert_eq!(
+        sent.code,
+        bgp::wire::ErrorCode::Cease(bgp::wire::CeaseSubcode::MaximumNumberOfPrefixesReached),
+        "{sent:?}"
+    );
+    // The session stays down (no automatic restart configured).
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(speaker.established(), 0);
 }

@@ -151,3 +151,20 @@ fn md5_passwords_decide_whether_a_session_comes_up() {
             .all(|s| s.state != SessionState::Established)
     );
 }
+
+#[test]
+fn frr_starts_bfdd_for_bfd_neighbours() {
+    let lab = star("frr-bfd", 1);
+    let (_, n4, _, _) = link_addresses(1);
+    let frr = Frr::start(
+        lab.netns("r").unwrap(),
+        &RouterConfig::new("r", "10.255.0.1".parse().unwrap(), ROUTER_AS)
+            .neighbor(Neighbor::new(n4, NODE_AS).bfd()),
+    )
+    .unwrap();
+    let peers = frr.vtysh("show bfd peers json").unwrap();
+    let peers: serde_json::Value = serde_json::from_str(&peers).unwrap();
+    let peers = peers.as_array().unwrap();
+    assert_eq!(peers.len(), 1, "{peers:?}");
+    assert_eq!(peers[0]["peer"], n4.to_string());
+}

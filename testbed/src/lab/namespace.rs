@@ -107,18 +107,19 @@ impl Netns {
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<std::thread::JoinHandle<T>> {
-        let path = self.path.clone();
+        // Opened here so a missing namespace is reported to the caller, not inside the thread.
+        let file =
+            File::open(&self.path).map_err(|e| Error::io(format!("open {}", self.node), e))?;
         let (entered_tx, entered_rx) = std::sync::mpsc::channel();
         let handle = std::thread::Builder::new()
             .name(format!("netns-{}", self.node))
             .spawn(move || {
-                let entered = crate::sys::enter_netns(&path);
-                let ok = entered.is_ok();
+                let entered = crate::sys::enter_netns_fd(&file);
+                drop(file);
+                let failed = entered.is_err();
                 let _ = entered_tx.send(entered);
-                if !ok {
-                    // The caller gets the error and drops the handle; never run f outside.
-                    std::process::abort();
-                }
+                // Never run `f` in the wrong namespace; the caller already has the error.
+                assert!(!failed, "could not enter the namespace");
                 f()
             })
             .map_err(|e| Error::io("spawn thread", e))?;

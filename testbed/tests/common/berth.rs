@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bgp::driver::{PeerConfig, PeerSnapshot, Speaker, SpeakerConfig, Target};
 use bgp::rib::{Prefix, RouteAttrs};
-use bgp::session::State;
+use bgp::session::{MaxPrefix, State};
 use bgp::wire::Family;
 use ipnetwork::IpNetwork;
 use testbed::Netns;
@@ -20,6 +20,25 @@ pub struct BerthPeer {
     pub local: IpAddr,
     pub remote_as: u32,
     pub password: Option<String>,
+    /// RFC 4486 limit: more received routes end the session (and it stays down).
+    pub max_prefix: Option<u64>,
+}
+
+impl BerthPeer {
+    pub fn new(address: IpAddr, local: IpAddr, remote_as: u32) -> Self {
+        BerthPeer {
+            address,
+            local,
+            remote_as,
+            password: None,
+            max_prefix: None,
+        }
+    }
+
+    pub fn password(mut self, password: Option<&str>) -> Self {
+        self.password = password.map(Into::into);
+        self
+    }
 }
 
 enum Command {
@@ -68,6 +87,10 @@ impl BerthSpeaker {
                         config.session.hold_time = 9;
                         config.session.connect_retry = Duration::from_secs(1);
                         config.session.idle_hold = Duration::from_millis(200);
+                        config.session.max_prefix = peer.max_prefix.map(|limit| MaxPrefix {
+                            limit,
+                            restart_after: None,
+                        });
                         config.session.families = if peer.address.is_ipv6() {
                             vec![Family::IPV6_UNICAST]
                         } else {
