@@ -252,7 +252,9 @@ impl Speaker {
         if peers.contains_key(&address) {
             return Err(SpeakerError::PeerExists(address));
         }
-        self.set_listener_md5(address, config.transport.md5_password.as_deref())?;
+        if config.transport.md5_password.is_some() {
+            self.set_listener_md5(address, config.transport.md5_password.as_deref())?;
+        }
         let rib = guard(&self.inner.routes).for_peer(address);
         peers.insert(address, self.spawn_peer(config, rib));
         Ok(())
@@ -260,11 +262,10 @@ impl Speaker {
 
     fn set_listener_md5(&self, address: IpAddr, password: Option<&str>) -> io::Result<()> {
         for l in &self.inner.tcp_listeners {
-            if password.is_some()
-                || l.local_addr()
-                    .is_ok_and(|a| a.is_ipv6() == address.is_ipv6())
-            {
-                transport::set_listener_md5(l, address, password)?;
+            match transport::set_listener_md5(l, address, password) {
+                // Removing a key that was never set.
+                Err(e) if password.is_none() && e.kind() == io::ErrorKind::NotFound => {}
+                other => other?,
             }
         }
         Ok(())
