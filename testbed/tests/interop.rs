@@ -325,3 +325,88 @@ fn a_max_prefix_limit_below_the_table_ends_the_session_with_cease() {
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(speaker.established(), 0);
 }
+
+#[test]
+fn a_speaker_cut_off_silently_loses_its_next_hop_at_hold_time_and_comes_back() {
+    let lab = star("interop-holdtime", NODES);
+    let router = Bird::start(lab.netns("r").unwrap(), &router_config(NODES)).unwrap();
+    let _speakers: Vec<BerthSpeaker> = (1..=NODES).map(|i| speaker(&lab, i, None)).collect();
+    wait_fib_links(&router, vip4(), NODES);
+
+    // n2 stops hearing from and reaching the router without closing its sockets, as if it had
+    // died: only the router's hold timer (9 s) can notice.
+    let (r4, _, r6, _) = link_addresses(2);
+    let n2 = lab.netns("n2").unwrap();
+    let host = |ip| {
+        ipnetwork::IpNetwork::new(
+            ip,
+            if matches!(ip, std::net::IpAddr::V4(_)) {
+                32
+            } else {
+                128
+            },
+        )
+        .unwrap()
+    };
+    n2.add_blackhole_route(host(r4)).unwrap();
+    n2.add_blackhole_route(host(r6)).unwrap();
+    let start = std::time::Instant::now();
+    let remaining: BTreeSet<_> = [1, 3].iter().map(|i| link_addresses(*i).1).collect();
+    testbed::wait::until(
+        "n2's next hop removed at hold time",
+        SESSION_TIMEOUT,
+        || Ok((router.fib()?.gateways(vip4()) == remaining).then_some(())),
+    )
+    .unwrap();
+    eprintln!(
+        "next hop removed {:?} after the node went silent (hold time 9 s)",
+        start.elapsed()
+    );
+
+    n2.remove_blackhole_route(host(r4)).unwrap();
+    n2.remove_blackhole_route(host(r6)).unwrap();
+    wait_fib_links(&router, vip4(), NODES);
+    wait_fib_links(&router, vip6(), NODES);
+}
+
+#[test]
+fn exabgp_announces_and_withdraws_to_a_berth_speaker() {
+    let lab = star("interop-exabgp", 1);
+    let (r4, n4, _, _) = link_addresses(1);
+    let mut exabgp = testbed::router::exabgp::Exabgp::start(
+        lab.netns("r").unwrap(),
+        &RouterConfig::new("r", "10.255.0.1".parse().unwrap(), ROUTER_AS)
+            .neighbor(Neighbor::new(n4, NODE_AS).local_address(r4)),
+    )
+    .unwrap();
+    let speaker = BerthSpeaker::start(
+        lab.netns("n1").unwrap(),
+        NODE_AS,
+        "10.255.1.1".parse().unwrap(),
+        vec![BerthPeer::new(r4, n4, ROUTER_AS)],
+        vec![vip4()],
+    );
+    speaker.wait_established(1, SESSION_TIMEOUT);
+    let received = || {
+        speaker
+            .peers()
+            .first()
+            .map_or(0, |p| p.prefixes_received_total())
+    };
+    exabgp.announce(net("192.0.2.1/32")).unwrap();
+    exabgp.announce(net("192.0.2.2/32")).unwrap();
+    testbed::wait::until("two routes from ExaBGP", SESSION_TIMEOUT, || {
+        Ok((received() == 2).then_some(()))
+    })
+    .unwrap();
+    exabgp.withdraw(net("192.0.2.1/32")).unwrap();
+    testbed::wait::until("one withdrawn", SESSION_TIMEOUT, || {
+        Ok((received() == 1).then_some(()))
+    })
+    .unwrap();
+    // ExaBGP, as the router, sees the speaker's VIP.
+    testbed::wait::until("the VIP at ExaBGP", SESSION_TIMEOUT, || {
+        Ok((exabgp.bgp_table()?.next_hops(vip4()) == [n4].into()).then_some(()))
+    })
+    .unwrap();
+}

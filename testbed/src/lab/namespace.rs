@@ -273,6 +273,35 @@ impl Netns {
         })
     }
 
+    /// Adds a blackhole route to `destination` (packets to it are dropped silently): cuts a
+    /// peer off without closing any socket, the way a dead host looks to its neighbours.
+    pub fn add_blackhole_route(&self, destination: IpNetwork) -> Result<()> {
+        let node = self.node.clone();
+        self.netlink(async move |handle| {
+            let message = blackhole(destination)?;
+            handle
+                .route()
+                .add(message)
+                .execute()
+                .await
+                .map_err(|e| Error::netlink(format!("add blackhole {destination} in {node}"), e))
+        })
+    }
+
+    /// Removes a route added by [`Netns::add_blackhole_route`].
+    pub fn remove_blackhole_route(&self, destination: IpNetwork) -> Result<()> {
+        let node = self.node.clone();
+        self.netlink(async move |handle| {
+            let message = blackhole(destination)?;
+            handle
+                .route()
+                .del(message)
+                .execute()
+                .await
+                .map_err(|e| Error::netlink(format!("delete blackhole {destination} in {node}"), e))
+        })
+    }
+
     /// The kernel FIB (main table, IPv4 and IPv6).
     pub fn fib(&self) -> Result<Fib> {
         self.netlink(async move |handle| fib::read(&handle).await)
@@ -343,6 +372,14 @@ impl Netns {
                 .map_err(|e| Error::netlink(format!("attach {port} to {bridge} in {node}"), e))
         })
     }
+}
+
+fn blackhole(destination: IpNetwork) -> Result<netlink_packet_route::route::RouteMessage> {
+    Ok(RouteMessageBuilder::<IpAddr>::new()
+        .destination_prefix(destination.network(), destination.prefix())
+        .map_err(|e| Error::netlink("route", e))?
+        .kind(netlink_packet_route::route::RouteType::BlackHole)
+        .build())
 }
 
 async fn index_of(handle: &Handle, ifname: &str, node: &str) -> Result<u32> {
