@@ -157,7 +157,9 @@ impl Engine {
             }
         }
         let after = self.pools_of(&view.key);
-        decision.pools = before.union(&after).cloned().collect();
+        if before != after || decision.allocated || !decision.events.is_empty() {
+            decision.pools = before.union(&after).cloned().collect();
+        }
         decision
     }
 

@@ -50,8 +50,9 @@ pub async fn eip_status(api: &Api<Eip>, name: &str, status: &EipStatus) -> kube:
     .map(|_| ())
 }
 
-/// Adds or removes `finalizer` on `obj`; the patch carries `resourceVersion`, so a concurrent
-/// change makes it fail (409) and the reconcile runs again on fresh data.
+/// Adds or removes `finalizer` on `obj`. The merge patch carries `resourceVersion`, so it
+/// never overwrites a finalizer list someone else changed meanwhile; on such a conflict (or a
+/// cache lagging behind our own writes) it reads the object afresh and tries once more.
 pub async fn finalizer<K>(
     api: &Api<K>,
     obj: &K,
@@ -61,10 +62,32 @@ pub async fn finalizer<K>(
 where
     K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {
+    match patch_finalizers(api, obj, finalizer, change).await {
+        Err(kube::Error::Api(s)) if s.is_conflict() => {
+            let Some(fresh) = api.get_opt(&obj.name_any()).await? else {
+                return Ok(());
+            };
+            patch_finalizers(api, &fresh, finalizer, change).await
+        }
+        other => other,
+    }
+}
+
+async fn patch_finalizers<K>(
+    api: &Api<K>,
+    obj: &K,
+    finalizer: &str,
+    change: FinalizerChange,
+) -> kube::Result<()>
+where
+    K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
     let mut list: Vec<String> = obj.finalizers().to_vec();
+    let present = list.iter().any(|f| f == finalizer);
     match change {
         FinalizerChange::Keep => return Ok(()),
-        FinalizerChange::Add if list.iter().any(|f| f == finalizer) => return Ok(()),
+        FinalizerChange::Add if present => return Ok(()),
+        FinalizerChange::Remove if !present => return Ok(()),
         FinalizerChange::Add => list.push(finalizer.to_string()),
         FinalizerChange::Remove => list.retain(|f| f != finalizer),
     }

@@ -51,6 +51,36 @@ pub struct Context {
 }
 
 impl Context {
+    /// A context over caches filled elsewhere (the controllers' stores, or a test's).
+    /// `reconcile_services` receives a message whenever every Service should be reconciled.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one argument per shared collaborator"
+    )]
+    pub fn new(
+        client: Client,
+        class: ClassConfig,
+        services: Store<Service>,
+        eips: Store<Eip>,
+        namespaces: Store<Namespace>,
+        recorder: Recorder,
+        metrics: Metrics,
+        reconcile_services: mpsc::UnboundedSender<()>,
+    ) -> Context {
+        Context {
+            client,
+            class,
+            engine: Mutex::new(None),
+            services,
+            eips,
+            namespaces,
+            recorder,
+            metrics,
+            reconcile_services,
+            generations: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
     /// The engine, rebuilt from every Service's status on first use: nothing is allocated
     /// before every existing allocation is known.
     async fn engine(&self) -> Result<MutexGuard<'_, Option<Engine>>, Error> {
@@ -138,7 +168,8 @@ impl Context {
     }
 }
 
-async fn reconcile_service(svc: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Error> {
+/// Reconciles one Service: allocate, publish, release; see [`Engine::reconcile_service`].
+pub async fn reconcile_service(svc: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
     let view = ctx.view(&svc);
     let decision: ServiceDecision = {
@@ -190,7 +221,8 @@ async fn reconcile_service(svc: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
     })
 }
 
-async fn reconcile_eip(eip: Arc<Eip>, ctx: Arc<Context>) -> Result<Action, Error> {
+/// Reconciles one Eip: status, finalizer while in use; see [`Engine::reconcile_eip`].
+pub async fn reconcile_eip(eip: Arc<Eip>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
     let evicted = ctx.sync_pool(&eip).await?;
     let generation = eip.metadata.generation.unwrap_or(0);
@@ -285,24 +317,23 @@ pub async fn controllers(client: Client, opts: &ClusterOptions, metrics: Metrics
         .reconcile_all_on(trigger)
         .shutdown_on_signal();
     let eip_ctl = Controller::new(eips, watcher::Config::default()).shutdown_on_signal();
-    let ctx = Arc::new(Context {
-        recorder: Recorder::new(
-            client.clone(),
-            Reporter {
-                controller: opts.reporter.clone(),
-                instance: Some(opts.identity.clone()),
-            },
-        ),
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: opts.reporter.clone(),
+            instance: Some(opts.identity.clone()),
+        },
+    );
+    let ctx = Arc::new(Context::new(
         client,
-        class: opts.class.clone(),
-        engine: Mutex::new(None),
-        services: service_ctl.store(),
-        eips: eip_ctl.store(),
-        namespaces: ns_reader,
+        opts.class.clone(),
+        service_ctl.store(),
+        eip_ctl.store(),
+        ns_reader,
+        recorder,
         metrics,
-        reconcile_services: tx,
-        generations: std::sync::Mutex::new(HashMap::new()),
-    });
+        tx,
+    ));
     let svc = service_ctl
         .run(reconcile_service, error_policy, ctx.clone())
         .for_each(|r| {

@@ -1,0 +1,194 @@
+//! A scripted, in-memory Kubernetes API server behind kube's `Client` (the kube-rs
+//! `tower-test` pattern): it stores objects by path, answers GET/POST/PUT/PATCH with
+//! `resourceVersion` conflicts like the real one, and records every call for assertions.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use http::{Method, Request, Response, StatusCode};
+use kube::Client;
+use kube::client::Body;
+use serde_json::{Value, json};
+
+/// One request the controller made.
+#[derive(Clone, Debug)]
+pub struct Call {
+    pub method: Method,
+    pub path: String,
+    pub query: String,
+    pub content_type: String,
+    pub body: Value,
+}
+
+#[derive(Default)]
+struct State {
+    objects: BTreeMap<String, Value>,
+    log: Vec<Call>,
+    next_rv: u64,
+}
+
+/// The fake server's handle: seed objects, read the call log.
+#[derive(Clone, Default)]
+pub struct FakeApi {
+    state: Arc<Mutex<State>>,
+}
+
+fn status(code: StatusCode, reason: &str) -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+           "reason": reason, "code": code.as_u16(), "message": reason})
+}
+
+fn merge(target: &mut Value, patch: &Value) {
+    match (target, patch) {
+        (Value::Object(t), Value::Object(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    t.remove(k);
+                } else {
+                    merge(t.entry(k.clone()).or_insert(Value::Null), v);
+                }
+            }
+        }
+        (t, p) => *t = p.clone(),
+    }
+}
+
+impl FakeApi {
+    /// Starts the server; returns a client talking to it.
+    pub fn start() -> (Client, FakeApi) {
+        let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let fake = FakeApi::default();
+        let state = fake.clone();
+        tokio::spawn(async move {
+            while let Some((request, send)) = handle.next_request().await {
+                let (parts, body) = request.into_parts();
+                let bytes = body.collect_bytes().await.unwrap_or_default();
+                let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                let (code, reply) = state.respond(&parts, body);
+                let response = Response::builder()
+                    .status(code)
+                    .header("content-type", "application/json")
+                    .body(Body::from(serde_json::to_vec(&reply).unwrap_or_default()))
+                    .expect("response");
+                send.send_response(response);
+            }
+        });
+        (Client::new(service, "default"), fake)
+    }
+
+    /// Stores an object at its API path.
+    pub fn put(&self, path: &str, mut object: Value) {
+        let mut s = self.state.lock().expect("lock");
+        s.next_rv += 1;
+        object["metadata"]["resourceVersion"] = json!(s.next_rv.to_string());
+        s.objects.insert(path.to_string(), object);
+    }
+
+    /// The stored object at a path.
+    pub fn get(&self, path: &str) -> Option<Value> {
+        self.state.lock().expect("lock").objects.get(path).cloned()
+    }
+
+    /// Every call so far.
+    pub fn calls(&self) -> Vec<Call> {
+        self.state.lock().expect("lock").log.clone()
+    }
+
+    /// Forgets the call log.
+    pub fn clear_calls(&self) {
+        self.state.lock().expect("lock").log.clear();
+    }
+
+    fn respond(&self, parts: &http::request::Parts, body: Value) -> (StatusCode, Value) {
+        let path = parts.uri.path().to_string();
+        let mut s = self.state.lock().expect("lock");
+        s.log.push(Call {
+            method: parts.method.clone(),
+            path: path.clone(),
+            query: parts.uri.query().unwrap_or("").to_string(),
+            content_type: parts
+                .headers
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string(),
+            body: body.clone(),
+        });
+        let key = path.strip_suffix("/status").unwrap_or(&path).to_string();
+        s.next_rv += 1;
+        let rv = s.next_rv.to_string();
+        match parts.method {
+            Method::GET => match s.objects.get(&key) {
+                Some(o) => (StatusCode::OK, o.clone()),
+                None => (
+                    StatusCode::NOT_FOUND,
+                    status(StatusCode::NOT_FOUND, "NotFound"),
+                ),
+            },
+            Method::POST => {
+                let name = body["metadata"]["name"]
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("generated-{rv}"));
+                let key = format!("{key}/{name}");
+                if s.objects.contains_key(&key) {
+                    return (
+                        StatusCode::CONFLICT,
+                        status(StatusCode::CONFLICT, "AlreadyExists"),
+                    );
+                }
+                let mut o = body;
+                o["metadata"]["resourceVersion"] = json!(rv);
+                o["metadata"]["name"] = json!(name);
+                s.objects.insert(key, o.clone());
+                (StatusCode::CREATED, o)
+            }
+            Method::PUT => {
+                let stored_rv = s
+                    .objects
+                    .get(&key)
+                    .map(|o| o["metadata"]["resourceVersion"].clone());
+                if stored_rv.is_some_and(|r| r != body["metadata"]["resourceVersion"]) {
+                    return (
+                        StatusCode::CONFLICT,
+                        status(StatusCode::CONFLICT, "Conflict"),
+                    );
+                }
+                let mut o = body;
+                o["metadata"]["resourceVersion"] = json!(rv);
+                s.objects.insert(key, o.clone());
+                (StatusCode::OK, o)
+            }
+            Method::PATCH => {
+                let mut o = s.objects.get(&key).cloned().unwrap_or_else(|| json!({}));
+                let want_rv = &body["metadata"]["resourceVersion"];
+                if !want_rv.is_null() && *want_rv != o["metadata"]["resourceVersion"] {
+                    return (
+                        StatusCode::CONFLICT,
+                        status(StatusCode::CONFLICT, "Conflict"),
+                    );
+                }
+                let mut patch = body;
+                if let Some(m) = patch.get_mut("metadata").and_then(Value::as_object_mut) {
+                    m.remove("resourceVersion");
+                }
+                merge(&mut o, &patch);
+                o["metadata"]["resourceVersion"] = json!(rv);
+                s.objects.insert(key, o.clone());
+                (StatusCode::OK, o)
+            }
+            _ => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                status(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed"),
+            ),
+        }
+    }
+}
+
+/// Calls matching a method and a path suffix.
+pub fn calls_to<'a>(calls: &'a [Call], method: &Method, path_end: &str) -> Vec<&'a Call> {
+    calls
+        .iter()
+        .filter(|c| c.method == *method && c.path.ends_with(path_end))
+        .collect()
+}
