@@ -26,11 +26,18 @@ const NODES: usize = 3;
 
 /// Node `i`'s Berth speaker: eBGP to the router over IPv4 and IPv6, announcing both VIPs.
 fn speaker(lab: &Lab, i: usize, password: Option<&str>) -> BerthSpeaker {
+    speaker_with(lab, i, password, false)
+}
+
+fn speaker_with(lab: &Lab, i: usize, password: Option<&str>, restarting: bool) -> BerthSpeaker {
     let (r4, n4, r6, n6) = link_addresses(i);
-    let peers = vec![
+    let mut peers = vec![
         BerthPeer::new(r4, n4, ROUTER_AS).password(password),
         BerthPeer::new(r6, n6, ROUTER_AS).password(password),
     ];
+    for peer in &mut peers {
+        peer.restarting = restarting;
+    }
     BerthSpeaker::start(
         lab.netns(&format!("n{i}")).unwrap(),
         NODE_AS,
@@ -409,4 +416,61 @@ fn exabgp_announces_and_withdraws_to_a_berth_speaker() {
         Ok((exabgp.bgp_table()?.next_hops(vip4()) == [n4].into()).then_some(()))
     })
     .unwrap();
+}
+
+/// Whether FRR marks any path of `prefix` stale (graceful restart in progress).
+fn frr_has_stale_path(frr: &Frr, prefix: ipnetwork::IpNetwork) -> bool {
+    let family = if prefix.is_ipv6() { "ipv6" } else { "ipv4" };
+    let text = frr
+        .vtysh(&format!("show bgp {family} unicast json"))
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    json["routes"][prefix.to_string()]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|path| path["stale"].as_bool() == Some(true))
+}
+
+#[test]
+fn graceful_restart_keeps_forwarding_through_a_speaker_crash_and_end_of_rib_clears_stale() {
+    let lab = star("interop-gr", NODES);
+    let _responders = responders(&lab);
+    let router = Frr::start(lab.netns("r").unwrap(), &router_config(NODES)).unwrap();
+    let mut speakers: Vec<Option<BerthSpeaker>> =
+        (1..=NODES).map(|i| Some(speaker(&lab, i, None))).collect();
+    wait_fib_links(&router, vip4(), NODES);
+
+    speakers[1].take().unwrap().crash();
+    testbed::wait::until("n2's paths marked stale", SESSION_TIMEOUT, || {
+        Ok(frr_has_stale_path(&router, vip4()).then_some(()))
+    })
+    .unwrap();
+    // Meanwhile the router still forwards to all three nodes, and no connection fails.
+    assert_eq!(fib_links(&router, vip4()).len(), NODES);
+    let target: SocketAddr = (vip4().ip(), 80).into();
+    let result = spread(
+        lab.netns("c").unwrap(),
+        Protocol::Tcp,
+        target,
+        150,
+        Duration::from_secs(2),
+    )
+    .unwrap();
+    assert_eq!(result.failures, 0, "{result:?}");
+    assert!(result.fair_over(&["n1", "n2", "n3"], 0.1), "{result:?}");
+
+    speakers[1] = Some(speaker_with(&lab, 2, None, true));
+    speakers[1]
+        .as_ref()
+        .unwrap()
+        .wait_established(2, SESSION_TIMEOUT);
+    testbed::wait::until("End-of-RIB clears the stale paths", SESSION_TIMEOUT, || {
+        Ok(
+            (!frr_has_stale_path(&router, vip4()) && !frr_has_stale_path(&router, vip6()))
+                .then_some(()),
+        )
+    })
+    .unwrap();
+    assert_eq!(fib_links(&router, vip4()).len(), NODES);
 }

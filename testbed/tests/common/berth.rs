@@ -22,6 +22,8 @@ pub struct BerthPeer {
     pub password: Option<String>,
     /// RFC 4486 limit: more received routes end the session (and it stays down).
     pub max_prefix: Option<u64>,
+    /// Set the graceful-restart R bit: this speaker is coming back from a restart.
+    pub restarting: bool,
 }
 
 impl BerthPeer {
@@ -32,6 +34,7 @@ impl BerthPeer {
             remote_as,
             password: None,
             max_prefix: None,
+            restarting: false,
         }
     }
 
@@ -44,6 +47,7 @@ impl BerthPeer {
 enum Command {
     Peers(oneshot::Sender<Vec<PeerSnapshot>>),
     Shutdown(oneshot::Sender<()>),
+    Crash,
 }
 
 /// A running speaker; dropping it shuts it down gracefully (Cease, sessions closed).
@@ -87,6 +91,7 @@ impl BerthSpeaker {
                         config.session.hold_time = 9;
                         config.session.connect_retry = Duration::from_secs(1);
                         config.session.idle_hold = Duration::from_millis(200);
+                        config.session.restarting = peer.restarting;
                         config.session.max_prefix = peer.max_prefix.map(|limit| MaxPrefix {
                             limit,
                             restart_after: None,
@@ -116,6 +121,8 @@ impl BerthSpeaker {
                             Command::Peers(reply) => {
                                 let _ = reply.send(speaker.peers());
                             }
+                            // Sockets close with no NOTIFICATION, as when the process dies.
+                            Command::Crash => return,
                             Command::Shutdown(reply) => {
                                 speaker.shutdown("testbed", Duration::ZERO).await;
                                 let _ = reply.send(());
@@ -162,6 +169,14 @@ impl BerthSpeaker {
             || Ok((self.established() >= count).then_some(())),
         )
         .unwrap_or_else(|e| panic!("{e}: {:?}", self.peers()));
+    }
+
+    /// Stops at once without a NOTIFICATION (a crash: graceful restart applies).
+    pub fn crash(mut self) {
+        let _ = self.commands.blocking_send(Command::Crash);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 
     /// Graceful shutdown (Cease to every peer), waiting for it to finish.
