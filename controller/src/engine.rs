@@ -203,6 +203,27 @@ impl Engine {
             .collect()
     }
 
+    /// Brings the pool set in line with the Eips that exist: admits pools not seen yet and
+    /// drops pools whose Eip is gone (a pool still in use stays: its Services hold it).
+    /// Changes to known pools go through [`Engine::reconcile_eip`], which reports evictions.
+    pub fn sync_pools(&mut self, eips: &[EipView]) {
+        for e in eips.iter().filter(|e| !e.deleting) {
+            if self.allocator.pool(&e.spec.name).is_none() {
+                // An invalid spec is reported by the Eip's own reconcile.
+                let _ = self.allocator.upsert_pool(e.spec.clone());
+            }
+        }
+        let gone: Vec<String> = self
+            .allocator
+            .pools()
+            .map(|p| p.name().to_string())
+            .filter(|n| !eips.iter().any(|e| e.spec.name == *n))
+            .collect();
+        for name in gone {
+            let _ = self.allocator.remove_pool(&name);
+        }
+    }
+
     /// Forgets every Service holding an address in `pool` that no longer exists (deleted
     /// without our finalizer, e.g. by hand); returns whether anything was forgotten.
     pub fn forget_missing(&mut self, pool: &str, exists: impl Fn(&ServiceRef) -> bool) -> bool {

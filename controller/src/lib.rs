@@ -4,6 +4,15 @@
 //! [`engine`] and [`plan`] (pure decisions: views → statuses, finalizers, events), then two
 //! thin edges calling the same decisions: [`cluster`] (kube-runtime controllers, leader
 //! election) and [`standalone`] (a directory of manifests).
+//!
+//! # Which Services are handled
+//!
+//! A Service of type LoadBalancer is Berth's when `spec.loadBalancerClass` is `berth.io/lb`
+//! ([`api::keys::LOAD_BALANCER_CLASS`], changeable with `--class`), or when it has no class
+//! and carries OpenELB's opt-in annotation `lb.kubesphere.io/v1alpha1: openelb`, or when it
+//! has no class and the controller runs with `--default-class`. A Service with any other class
+//! is never touched. A Service that stops qualifying (type or class changed) has its address
+//! released, its status cleared and Berth's finalizer removed.
 
 pub mod cluster;
 pub mod decision;

@@ -450,3 +450,21 @@ fn deciding_twice_changes_nothing() {
     assert_eq!(d.finalizer, FinalizerChange::Keep);
     assert!(d.events.is_empty(), "{:?}", d.events);
 }
+
+#[test]
+fn unused_pool_that_vanished_hands_out_nothing_but_used_pool_stays() {
+    let used = with_status(&service("default", "web", 1, json!({})), &["10.0.0.1"]);
+    let a = default_eip("a", "10.0.0.0/24");
+    let b = default_eip("b", "10.0.1.0/24");
+    let (mut engine, _) = Engine::rebuild(&[a.clone(), b], &[view(&used)]);
+    // Both Eips vanish from the cluster without our finalizer.
+    engine.sync_pools(&[]);
+    assert!(engine.pool_status("a").is_some(), "a pool in use must stay");
+    assert!(
+        engine.pool_status("b").is_none(),
+        "an unused vanished pool must go"
+    );
+    // A pool created while we were not looking is admitted.
+    engine.sync_pools(&[a, default_eip("c", "10.0.2.0/24")]);
+    assert!(engine.pool_status("c").is_some());
+}

@@ -517,3 +517,46 @@ async fn racing_candidates_cannot_both_win() {
         .count();
     assert_eq!(winners, 1);
 }
+
+#[tokio::test]
+async fn whole_controller_leads_lists_and_allocates() {
+    use controller::cluster::{ClusterOptions, run};
+    let (client, fake) = FakeApi::start();
+    fake.put(&eip_path("pool"), eip("pool", "10.0.0.0/24"));
+    fake.put(&svc_path("shop", "web"), service("web", 1, json!({})));
+    fake.put(
+        "/api/v1/namespaces/shop",
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}),
+    );
+    let metrics = Metrics::default();
+    let task = tokio::spawn(run(
+        client,
+        ClusterOptions {
+            class: ClassConfig::default(),
+            reporter: "berth-controller".into(),
+            identity: "replica-1".into(),
+            lease: Some(("berth-system".into(), "berth-controller".into())),
+            lease_duration: Duration::from_secs(15),
+            renew_every: Duration::from_secs(5),
+        },
+        metrics.clone(),
+    ));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let svc = fake.get(&svc_path("shop", "web")).expect("svc");
+        if svc["status"]["loadBalancer"]["ingress"][0]["ip"] == "10.0.0.1" {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no allocation: {svc}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    task.abort();
+    let lease = fake
+        .get("/apis/coordination.k8s.io/v1/namespaces/berth-system/leases/berth-controller")
+        .expect("lease");
+    assert_eq!(lease["spec"]["holderIdentity"], "replica-1");
+    assert!(metrics.render().contains("berth_allocations_total 1"));
+}

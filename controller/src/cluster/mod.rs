@@ -174,10 +174,19 @@ pub async fn reconcile_service(svc: Arc<Service>, ctx: Arc<Context>) -> Result<A
     let view = ctx.view(&svc);
     let decision: ServiceDecision = {
         let mut guard = ctx.engine().await?;
-        match guard.as_mut() {
-            Some(engine) => engine.reconcile_service(&view),
-            None => return Ok(Action::requeue(Duration::from_secs(1))),
-        }
+        let Some(engine) = guard.as_mut() else {
+            return Ok(Action::requeue(Duration::from_secs(1)));
+        };
+        // The controller is not called for objects deleted without a finalizer: an unused
+        // pool removed that way must not keep handing out addresses.
+        let eips: Vec<EipView> = ctx
+            .eips
+            .state()
+            .iter()
+            .map(|e| EipView::from_eip(e))
+            .collect();
+        engine.sync_pools(&eips);
+        engine.reconcile_service(&view)
     };
     let ns = view.key.namespace.clone();
     let api: Api<Service> = Api::namespaced(ctx.client.clone(), &ns);
@@ -309,9 +318,14 @@ pub async fn controllers(client: Client, opts: &ClusterOptions, metrics: Metrics
     let (ns_reader, ns_writer) = reflector::store();
     let ns_cache = reflector::reflector(ns_writer, watcher(namespaces, watcher::Config::default()))
         .default_backoff()
-        .touched_objects()
-        .for_each(|_| futures::future::ready(()));
+        .touched_objects();
     let (tx, mut rx) = mpsc::unbounded_channel::<()>();
+    let on_namespace = tx.clone();
+    // A namespace's labels decide which pools bind it: retry Services when they change.
+    let ns_cache = ns_cache.for_each(move |_| {
+        let _ = on_namespace.send(());
+        futures::future::ready(())
+    });
     let trigger = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
     let service_ctl = Controller::new(services, watcher::Config::default())
         .reconcile_all_on(trigger)

@@ -60,7 +60,14 @@ impl FakeApi {
         let fake = FakeApi::default();
         let state = fake.clone();
         tokio::spawn(async move {
+            // Watches are held open, never answered: the objects a test cares about come
+            // from the initial list, and the cache stays as the controller left it.
+            let mut watches = Vec::new();
             while let Some((request, send)) = handle.next_request().await {
+                if request.uri().query().unwrap_or("").contains("watch=true") {
+                    watches.push(send);
+                    continue;
+                }
                 let (parts, body) = request.into_parts();
                 let bytes = body.collect_bytes().await.unwrap_or_default();
                 let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
@@ -120,6 +127,19 @@ impl FakeApi {
         match parts.method {
             Method::GET => match s.objects.get(&key) {
                 Some(o) => (StatusCode::OK, o.clone()),
+                None if is_collection(&key) => {
+                    let items: Vec<Value> = s
+                        .objects
+                        .iter()
+                        .filter(|(k, _)| in_collection(&key, k))
+                        .map(|(_, v)| v.clone())
+                        .collect();
+                    (
+                        StatusCode::OK,
+                        json!({"apiVersion": "v1", "kind": "List",
+                               "metadata": {"resourceVersion": rv}, "items": items}),
+                    )
+                }
                 None => (
                     StatusCode::NOT_FOUND,
                     status(StatusCode::NOT_FOUND, "NotFound"),
@@ -183,6 +203,26 @@ impl FakeApi {
             ),
         }
     }
+}
+
+const COLLECTIONS: [&str; 5] = ["services", "eips", "namespaces", "leases", "events"];
+
+fn is_collection(path: &str) -> bool {
+    path.rsplit('/')
+        .next()
+        .is_some_and(|last| COLLECTIONS.contains(&last))
+}
+
+/// Whether the object at `key` belongs to the cluster-wide list at `list`
+/// (`/api/v1/services` holds `/api/v1/namespaces/NS/services/NAME`).
+fn in_collection(list: &str, key: &str) -> bool {
+    let (base, kind) = list.rsplit_once('/').unwrap_or(("", list));
+    let Some(rest) = key.strip_prefix(base) else {
+        return false;
+    };
+    let parts: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
+    matches!(parts.as_slice(), [k, _] if *k == kind)
+        || matches!(parts.as_slice(), ["namespaces", _, k, _] if *k == kind)
 }
 
 /// Calls matching a method and a path suffix.
