@@ -474,3 +474,130 @@ fn graceful_restart_keeps_forwarding_through_a_speaker_crash_and_end_of_rib_clea
     .unwrap();
     assert_eq!(fib_links(&router, vip4()).len(), NODES);
 }
+
+/// What RFC 7606 says a receiver does with an UPDATE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Route kept (attribute fine, or the bad attribute discarded / disregarded).
+    Accepted,
+    /// Treat-as-withdraw: route not kept, session stays up.
+    Withdrawn,
+    /// Session reset with an UPDATE Message Error NOTIFICATION.
+    Reset,
+}
+
+#[test]
+fn malformed_updates_from_exabgp_get_the_rfc_7606_treatment_and_never_crash_the_speaker() {
+    use Outcome::*;
+    // (what, generic attribute ExaBGP adds to an otherwise valid UPDATE, expected outcome)
+    let cases = [
+        (
+            "unknown optional transitive attribute",
+            "[ 0x63 0xc0 0x01020304 ]",
+            Accepted,
+        ),
+        (
+            "AGGREGATOR of bad length (§7.7 attribute discard)",
+            "[ 0x07 0xc0 0x0102 ]",
+            Accepted,
+        ),
+        (
+            "ATOMIC_AGGREGATE with data (§7.6 attribute discard)",
+            "[ 0x06 0x40 0x01 ]",
+            Accepted,
+        ),
+        (
+            "LOCAL_PREF from an eBGP peer (§7.5 disregarded)",
+            "[ 0x05 0x40 0x00000064 ]",
+            Accepted,
+        ),
+        (
+            "COMMUNITIES of bad length (§7.8)",
+            "[ 0x08 0xc0 0x010203 ]",
+            Withdrawn,
+        ),
+        (
+            "MULTI_EXIT_DISC of bad length (§7.4)",
+            "[ 0x04 0x80 0x0102 ]",
+            Withdrawn,
+        ),
+        (
+            "ORIGIN with an undefined value (§7.1)",
+            "[ 0x01 0x40 0x05 ]",
+            Withdrawn,
+        ),
+        (
+            "ORIGIN flagged optional (§3 c)",
+            "[ 0x01 0x80 0x00 ]",
+            Withdrawn,
+        ),
+        (
+            "AS_PATH with an undefined segment type (§7.2)",
+            "[ 0x02 0x40 0x0901000000fd ]",
+            Withdrawn,
+        ),
+        // Last: ExaBGP resends it on every reconnect.
+        (
+            "MP_REACH_NLRI truncated (§7.11 session reset)",
+            "[ 0x0e 0x80 0x0001 ]",
+            Reset,
+        ),
+    ];
+    let lab = star("interop-7606", 1);
+    let (r4, n4, _, _) = link_addresses(1);
+    let mut exabgp = testbed::router::exabgp::Exabgp::start(
+        lab.netns("r").unwrap(),
+        &RouterConfig::new("r", "10.255.0.1".parse().unwrap(), ROUTER_AS)
+            .neighbor(Neighbor::new(n4, NODE_AS).local_address(r4)),
+    )
+    .unwrap();
+    let speaker = BerthSpeaker::start(
+        lab.netns("n1").unwrap(),
+        NODE_AS,
+        "10.255.1.1".parse().unwrap(),
+        vec![BerthPeer::new(r4, n4, ROUTER_AS)],
+        vec![],
+    );
+    speaker.wait_established(1, SESSION_TIMEOUT);
+    let peer = || speaker.peers().into_iter().next().expect("one peer");
+    let mut expected_count = 0;
+    for (i, (what, attribute, outcome)) in cases.iter().enumerate() {
+        let prefix = format!("198.51.100.{}/32", i + 1);
+        exabgp
+            .send(&format!(
+                "announce route {prefix} next-hop self attribute {attribute}"
+            ))
+            .unwrap();
+        match outcome {
+            Accepted | Withdrawn => {
+                // A valid marker route after the malformed one: once it is counted, the
+                // malformed UPDATE before it on the same session has been handled.
+                let marker = format!("203.0.113.{}/32", i + 1);
+                exabgp
+                    .send(&format!("announce route {marker} next-hop self"))
+                    .unwrap();
+                expected_count += if *outcome == Accepted { 2 } else { 1 };
+                testbed::wait::until(what, SESSION_TIMEOUT, || {
+                    Ok((peer().prefixes_received_total() >= expected_count).then_some(()))
+                })
+                .unwrap_or_else(|e| panic!("{e}: {:?}", peer()));
+                let p = peer();
+                assert_eq!(p.prefixes_received_total(), expected_count, "{what}: {p:?}");
+                assert_eq!(p.state, bgp::session::State::Established, "{what}");
+                assert!(p.last_error_sent.is_none(), "{what}: {p:?}");
+                assert_eq!(p.flaps, 0, "{what}");
+            }
+            Reset => {
+                let sent =
+                    testbed::wait::until(what, SESSION_TIMEOUT, || Ok(peer().last_error_sent))
+                        .unwrap();
+                assert!(
+                    matches!(sent.code, bgp::wire::ErrorCode::Update(_)),
+                    "{what}: {sent:?}"
+                );
+            }
+        }
+    }
+    // The speaker is still alive and answering.
+    assert_eq!(speaker.peers().len(), 1);
+}
