@@ -187,12 +187,18 @@ fn a_speaker_shutting_down_removes_exactly_its_next_hop_and_returns_on_restart()
         (1..=NODES).map(|i| Some(speaker(&lab, i, None))).collect();
     wait_fib_links(&router, vip4(), NODES);
 
+    let start = std::time::Instant::now();
     speakers[1].take().unwrap().shutdown();
     let remaining: BTreeSet<_> = [1, 3].iter().map(|i| link_addresses(*i).1).collect();
     testbed::wait::until("n2's next hop withdrawn", SESSION_TIMEOUT, || {
         Ok((router.fib()?.gateways(vip4()) == remaining).then_some(()))
     })
     .unwrap();
+    // A figure, not an assertion (100 ms polling granularity).
+    eprintln!(
+        "next hop gone from the router's FIB {:?} after shutdown began",
+        start.elapsed()
+    );
     wait_fib_links(&router, vip6(), NODES - 1);
 
     speakers[1] = Some(speaker(&lab, 2, None));
