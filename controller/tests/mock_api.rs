@@ -480,10 +480,13 @@ async fn leader_hand_over() {
     assert!(a.try_lead(at(0)).await.expect("a creates"));
     assert!(!b.try_lead(at(1)).await.expect("b follows"));
     assert!(a.try_lead(at(5)).await.expect("a renews"));
+    // b sees a's renew at 19 (on b's clock), so for b the lease runs until 34, whatever
+    // renewTime a's clock wrote.
     assert!(!b.try_lead(at(19)).await.expect("lease still valid"));
-    // a stops renewing; 15 s after its last renew the lease expires and b takes over.
-    assert!(b.try_lead(at(21)).await.expect("b takes over"));
-    assert!(!a.try_lead(at(22)).await.expect("a now follows"));
+    assert!(!b.try_lead(at(33)).await.expect("not yet expired for b"));
+    // a stopped renewing; 15 s after b saw the last renew, b takes over.
+    assert!(b.try_lead(at(35)).await.expect("b takes over"));
+    assert!(!a.try_lead(at(36)).await.expect("a now follows"));
     let lease = fake
         .get("/apis/coordination.k8s.io/v1/namespaces/berth-system/leases/berth-controller")
         .expect("lease");
@@ -509,7 +512,12 @@ async fn racing_candidates_cannot_both_win() {
     let later = t0
         .checked_add(k8s_openapi::jiff::SignedDuration::from_secs(60))
         .expect("later");
-    // Both see the expired lease; the server's resourceVersion check lets exactly one win.
+    let seen = t0
+        .checked_add(k8s_openapi::jiff::SignedDuration::from_secs(1))
+        .expect("seen");
+    assert!(!b.try_lead(seen).await.expect("b follows"));
+    assert!(!c.try_lead(seen).await.expect("c follows"));
+    // Both find the lease expired; the server's resourceVersion check lets exactly one win.
     let (rb, rc) = tokio::join!(b.try_lead(later), c.try_lead(later));
     let winners = [rb.expect("b"), rc.expect("c")]
         .iter()
@@ -559,4 +567,21 @@ async fn whole_controller_leads_lists_and_allocates() {
         .expect("lease");
     assert_eq!(lease["spec"]["holderIdentity"], "replica-1");
     assert!(metrics.render().contains("berth_allocations_total 1"));
+}
+
+#[tokio::test]
+async fn clock_skew_does_not_make_two_leaders() {
+    let (client, _fake) = FakeApi::start();
+    let t0 = Timestamp::from_second(1_700_000_000).expect("t0");
+    let at = |s: i64| {
+        t0.checked_add(k8s_openapi::jiff::SignedDuration::from_secs(s))
+            .expect("time")
+    };
+    let a = elector(&client, "a");
+    let b = elector(&client, "b");
+    // a's clock runs 1000 s behind b's: its renewTime looks long expired to b.
+    assert!(a.try_lead(at(-1000)).await.expect("a creates"));
+    assert!(!b.try_lead(at(0)).await.expect("b must not take over"));
+    assert!(a.try_lead(at(-995)).await.expect("a renews"));
+    assert!(!b.try_lead(at(10)).await.expect("b still follows"));
 }

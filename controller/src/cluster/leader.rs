@@ -12,7 +12,12 @@
 //! ([`LeaderElector`]) reads the Lease and writes it back with its `resourceVersion`, so two
 //! candidates racing for an expired lease cannot both win (the loser gets 409 Conflict).
 //! A leader that cannot renew stops acting before its lease can expire: it steps down after
-//! `lease_duration - renew_every` without a successful renew.
+//! `lease_duration - renew_every` without a successful renew (each attempt is bounded by a
+//! timeout, so a hanging API server cannot keep a stale leader running).
+//!
+//! Expiry is judged on this candidate's own clock, like client-go: a record counts as renewed
+//! at the moment this candidate first saw it change, never by the `renewTime` another node's
+//! clock wrote. Clock skew between nodes therefore cannot make two replicas lead at once.
 
 use std::time::Duration;
 
@@ -88,6 +93,9 @@ pub fn record_of(lease: &Lease) -> LeaseRecord {
     }
 }
 
+/// The last Lease record seen and when (on our clock) it was first seen.
+type Observed = Option<((Option<String>, Option<Timestamp>), Timestamp)>;
+
 /// Candidate for one Lease.
 #[derive(Clone)]
 pub struct LeaderElector {
@@ -96,6 +104,7 @@ pub struct LeaderElector {
     identity: String,
     lease_duration: Duration,
     renew_every: Duration,
+    observed: std::sync::Arc<std::sync::Mutex<Observed>>,
 }
 
 impl LeaderElector {
@@ -113,6 +122,27 @@ impl LeaderElector {
             identity: identity.into(),
             lease_duration,
             renew_every,
+            observed: std::sync::Arc::default(),
+        }
+    }
+
+    /// The record with its renew time replaced by when we first saw this exact record.
+    fn as_observed(&self, record: LeaseRecord, now: Timestamp) -> LeaseRecord {
+        let key = (record.holder.clone(), record.renew_time);
+        let mut observed = self
+            .observed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let seen_at = match observed.as_ref() {
+            Some((k, at)) if *k == key => *at,
+            _ => {
+                *observed = Some((key, now));
+                now
+            }
+        };
+        LeaseRecord {
+            renew_time: Some(seen_at),
+            ..record
         }
     }
 
@@ -137,11 +167,10 @@ impl LeaderElector {
     /// One attempt: returns whether this candidate holds the Lease afterwards.
     pub async fn try_lead(&self, now: Timestamp) -> Result<bool, kube::Error> {
         let current = self.api.get_opt(&self.name).await?;
-        let step = decide(
-            current.as_ref().map(record_of).as_ref(),
-            &self.identity,
-            now,
-        );
+        let record = current
+            .as_ref()
+            .map(|l| self.as_observed(record_of(l), now));
+        let step = decide(record.as_ref(), &self.identity, now);
         let result = match (step, current) {
             (Step::Follow { .. }, _) => return Ok(false),
             (Step::Create, _) | (_, None) => {
@@ -201,18 +230,19 @@ impl LeaderElector {
         let mut last_ok = tokio::time::Instant::now();
         loop {
             tokio::time::sleep(self.renew_every).await;
-            match self.try_lead(Timestamp::now()).await {
-                Ok(true) => last_ok = tokio::time::Instant::now(),
-                Ok(false) => {
+            let attempt = tokio::time::timeout(self.renew_every, self.try_lead(Timestamp::now()));
+            match attempt.await {
+                Ok(Ok(true)) => last_ok = tokio::time::Instant::now(),
+                Ok(Ok(false)) => {
                     tracing::warn!(lease = %self.name, "another replica holds the lease");
                     return;
                 }
-                Err(e) => {
-                    tracing::warn!("renewing lease {}: {e}", self.name);
-                    if last_ok.elapsed() >= give_up {
-                        return;
-                    }
-                }
+                Ok(Err(e)) => tracing::warn!("renewing lease {}: {e}", self.name),
+                Err(_) => tracing::warn!("renewing lease {}: timed out", self.name),
+            }
+            if last_ok.elapsed() >= give_up {
+                tracing::warn!(lease = %self.name, "could not renew in time; stepping down");
+                return;
             }
         }
     }
