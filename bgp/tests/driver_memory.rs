@@ -105,6 +105,7 @@ impl FakePeer {
             Capability::Multiprotocol(Family::IPV4_UNICAST),
             Capability::FourOctetAs(asn),
             Capability::RouteRefresh,
+            Capability::EnhancedRouteRefresh,
         ];
         self.send(Message::Open(Open::new(
             asn,
@@ -452,4 +453,48 @@ async fn connections_from_unconfigured_addresses_are_closed_unread() {
     let mut fake = FakePeer::new(conn);
     // Nothing is ever sent to a stranger; the connection just closes.
     assert!(fake.recv().await.is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn enhanced_route_refresh_resends_the_table_between_borr_and_eorr() {
+    let net = MemoryNetwork::new();
+    let mut incoming = fake_listener(&net);
+    let a = speaker_with_fake(&net, |_| {});
+    a.announce(hosts(3), RouteAttrs::default(), Target::All)
+        .await
+        .expect("announce");
+    let mut fake = FakePeer::new(incoming.recv().await.expect("connection"));
+    fake.handshake(65099, 0).await;
+    fake.recv_until(|m| matches!(m, Message::Update(u) if u.end_of_rib_family().is_some()))
+        .await;
+    fake.send(Message::RouteRefresh(bgp::wire::RouteRefresh::request(
+        Family::IPV4_UNICAST,
+    )))
+    .await;
+    let mut seen = Vec::new();
+    loop {
+        let m = fake.recv().await.expect("message");
+        let end = matches!(&m, Message::RouteRefresh(r) if r.subtype == bgp::wire::RouteRefreshSubtype::EORR);
+        seen.push(m);
+        if end {
+            break;
+        }
+    }
+    assert!(
+        matches!(&seen[0], Message::RouteRefresh(r) if r.subtype == bgp::wire::RouteRefreshSubtype::BORR),
+        "{seen:?}"
+    );
+    let prefixes: usize = seen
+        .iter()
+        .map(|m| {
+            if let Message::Update(u) = m {
+                u.nlri.len()
+            } else {
+                0
+            }
+        })
+        .sum();
+    assert_eq!(prefixes, 3);
+    let p = a.peer(ip(99)).expect("peer");
+    assert_eq!((p.received.route_refresh, p.sent.route_refresh), (1, 2));
 }

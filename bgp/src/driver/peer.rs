@@ -502,6 +502,7 @@ impl PeerTask {
                         && h.writer.try_send(b.freeze()).is_ok()
                     {
                         up.eorr_owed.push(family);
+                        lock(&self.status).snapshot.sent.route_refresh += 1;
                     }
                 }
                 self.rib.resend(Some(family));
@@ -525,10 +526,13 @@ impl PeerTask {
         handle
             .send_hold_ms
             .store(send_hold.as_millis() as u64, Ordering::Relaxed);
-        let next_hop_v6 = self.config.next_hop_v6.map(|g| (g, None)).or(match local {
-            IpAddr::V6(a) if a.to_ipv4_mapped().is_none() => Some((a, None)),
+        let next_hop_v6 = match (self.config.next_hop_v6, local, handle.remote.ip()) {
+            (Some(global), _, _) => Some((global, None)),
+            (None, IpAddr::V6(l), IpAddr::V6(r)) if l.to_ipv4_mapped().is_none() => {
+                super::link_local::ipv6_next_hop(l, r)
+            }
             _ => None,
-        });
+        };
         let export = Export {
             local_as: self.config.session.local_as,
             ibgp: negotiated.peer_as == self.config.session.local_as,
