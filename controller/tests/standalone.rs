@@ -213,6 +213,20 @@ fn binary_allocates_watches_and_survives_restart() {
     write(d, "services.yaml", &without_web.join("---\n"));
     wait_for("release", || eip_usage(&pools, "v4") == Some(3));
 
+    // A Service that stops being a LoadBalancer is released and its status cleared.
+    let now = std::fs::read_to_string(&svcs).expect("read");
+    let fixed_doc = now
+        .split("---\n")
+        .find(|doc| doc.contains("name: fixed"))
+        .expect("fixed")
+        .to_string();
+    let as_cluster_ip = fixed_doc.replace("type: LoadBalancer", "type: ClusterIP");
+    write(d, "services.yaml", &now.replace(&fixed_doc, &as_cluster_ip));
+    wait_for("release of a ClusterIP", || {
+        eip_usage(&pools, "v4") == Some(2)
+    });
+    assert!(ingress_of(&svcs, "fixed").is_empty());
+
     // Restart: nothing moves and nothing is rewritten.
     drop(proc);
     let snapshot = std::fs::read_to_string(&svcs).expect("read");

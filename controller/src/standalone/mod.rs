@@ -68,7 +68,11 @@ pub fn run_once(
         .map(|(_, s)| {
             let ns = s.metadata.namespace.as_deref().unwrap_or("default");
             let labels = snapshot.namespaces.get(ns).unwrap_or(&no_labels);
-            ServiceView::from_service(s, class, labels)
+            let mut view = ServiceView::from_service(s, class, labels);
+            // No finalizers on files: the directory is Berth's own, so an address in a
+            // Service's status is taken as published by Berth, to be cleared on release.
+            view.has_finalizer = !view.ingress.is_empty();
+            view
         })
         .collect();
     let state = ClusterState { eips, services };
