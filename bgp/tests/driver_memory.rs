@@ -153,7 +153,9 @@ async fn two_speakers_peer_and_exchange_routes() {
     let b = Speaker::start_in_memory(speaker_config(2, 65002), &net);
     let mut changes = a.subscribe();
     a.add_peer(peer(1, 65001, 2, 65002)).expect("add");
-    b.add_peer(peer(2, 65002, 1, 65001)).expect("add");
+    let mut pb = peer(2, 65002, 1, 65001);
+    pb.session.keep_received = true;
+    b.add_peer(pb).expect("add");
     a.announce(hosts(1000), RouteAttrs::default(), Target::All)
         .await
         .expect("announce");
@@ -182,6 +184,24 @@ async fn two_speakers_peer_and_exchange_routes() {
     assert_eq!((n.peer_as, n.hold_time), (65002, 30));
     assert!(n.four_octet_as && n.route_refresh && n.enhanced_route_refresh);
     assert_eq!(pa.local_address.map(|a| a.ip()), Some(ip(1)));
+    // B kept what it received: next hop self (A's address), A's AS in the path.
+    let kept = b.received(ip(1)).await.expect("received");
+    assert_eq!(kept.len(), 1000);
+    let attrs = &kept[0].attributes;
+    assert!(
+        attrs
+            .iter()
+            .any(|a| a.value == AttributeValue::NextHop(Ipv4Addr::new(10, 0, 0, 1)))
+    );
+    assert!(
+        attrs
+            .iter()
+            .any(|a| a.value == AttributeValue::AsPath(bgp::wire::AsPath::sequence(vec![65001])))
+    );
+    assert!(
+        a.received(ip(2)).await.expect("received").is_empty(),
+        "not kept by default"
+    );
     // Withdrawals travel too.
     a.withdraw(hosts(1000).into_iter().take(400), Target::All)
         .await

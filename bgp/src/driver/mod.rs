@@ -17,6 +17,7 @@ pub mod transport;
 
 pub use config::{PeerConfig, SpeakerConfig};
 pub use network::{MemoryNetwork, Network, TcpNetwork};
+pub use peer::ReceivedRoute;
 pub use snapshot::{MessageCounts, PeerSnapshot, StateChange};
 pub use speaker::{Speaker, SpeakerError, Target};
 pub use transport::{BGP_PORT, Transport};

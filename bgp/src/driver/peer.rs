@@ -19,7 +19,9 @@ use crate::rib::export::Export;
 use crate::rib::pack::{encode_batch, encode_end_of_rib, ipv4_of};
 use crate::rib::{AdjRibOut, Prefix, RouteAttrs};
 use crate::session::{Action, ConnId, Direction, Event, Negotiated, Session, State, Timer};
-use crate::wire::{Context, DecodeError, Family, Message, RouteRefresh, RouteRefreshSubtype};
+use crate::wire::{
+    Context, DecodeError, Family, Message, PathAttribute, RouteRefresh, RouteRefreshSubtype,
+};
 
 use super::config::PeerConfig;
 use super::conn::{ConnHandle, ConnInput};
@@ -45,6 +47,8 @@ pub enum PeerCommand {
     Reconfigure(Box<PeerConfig>),
     /// Mark every route with GRACEFUL_SHUTDOWN (RFC 8326) and send them again.
     GracefulShutdown,
+    /// The routes kept from the peer (empty unless `keep_received`).
+    Received(oneshot::Sender<Vec<ReceivedRoute>>),
     /// Close with Cease / Administrative Shutdown and end the task.
     Stop {
         /// RFC 9003 shutdown communication.
@@ -54,6 +58,17 @@ pub enum PeerCommand {
         /// Told when the NOTIFICATION is written (or could not be).
         done: oneshot::Sender<()>,
     },
+}
+
+/// A route received from a peer, kept because the peer is configured to keep them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReceivedRoute {
+    /// The prefix.
+    pub prefix: Prefix,
+    /// The ADD-PATH identifier, if any.
+    pub path_id: Option<u32>,
+    /// The path attributes as received.
+    pub attributes: Arc<Vec<PathAttribute>>,
 }
 
 /// What the handle keeps of a peer's observable state.
@@ -289,6 +304,19 @@ impl PeerTask {
                         Session::new(self.config.session.clone(), seed(self.config.address()));
                     self.handle(Event::ManualStart);
                 }
+            }
+            PeerCommand::Received(reply) => {
+                let routes = self
+                    .session
+                    .received()
+                    .routes()
+                    .map(|((prefix, path_id), attributes)| ReceivedRoute {
+                        prefix: *prefix,
+                        path_id: *path_id,
+                        attributes: attributes.clone(),
+                    })
+                    .collect();
+                let _ = reply.send(routes);
             }
             PeerCommand::Stop { .. } => {}
         }

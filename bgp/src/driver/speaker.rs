@@ -17,7 +17,7 @@ use crate::rib::{AdjRibOut, Prefix, RouteAttrs};
 
 use super::config::{PeerConfig, SpeakerConfig};
 use super::network::{Connection, MemoryNetwork, Network, TcpNetwork};
-use super::peer::{PeerCommand, PeerInput, PeerStatus, PeerTask, lock};
+use super::peer::{PeerCommand, PeerInput, PeerStatus, PeerTask, ReceivedRoute, lock};
 use super::snapshot::{PeerSnapshot, StateChange};
 use super::transport;
 
@@ -478,6 +478,20 @@ impl Speaker {
             );
         }
         out
+    }
+
+    /// The routes kept from a peer configured with `keep_received` (empty otherwise).
+    pub async fn received(&self, address: IpAddr) -> Result<Vec<ReceivedRoute>, SpeakerError> {
+        let commands = guard(&self.inner.peers)
+            .get(&address)
+            .map(|p| p.commands.clone())
+            .ok_or(SpeakerError::NoSuchPeer(address))?;
+        let (tx, rx) = oneshot::channel();
+        commands
+            .send(PeerCommand::Received(tx))
+            .await
+            .map_err(|_| SpeakerError::Closed)?;
+        rx.await.map_err(|_| SpeakerError::Closed)
     }
 
     /// A snapshot of one peer.

@@ -33,12 +33,14 @@
 //! ```
 
 pub mod config;
+pub mod event;
 pub mod fsm;
 pub mod negotiated;
 pub mod open_check;
 pub mod timers;
 
 pub use config::{ConnectMode, GracefulRestart, MaxPrefix, PeerAs, SessionConfig};
-pub use fsm::{Action, Actions, Direction, DownReason, Event, Session, State};
+pub use event::{Action, Actions, Direction, DownReason, Event, State};
+pub use fsm::Session;
 pub use negotiated::Negotiated;
 pub use timers::{ConnId, Timer};
