@@ -183,6 +183,27 @@ pub async fn serve(listener: tokio::net::TcpListener, metrics: Metrics) {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn serves_metrics_over_http() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let m = Metrics::default();
+        m.allocated();
+        let server = tokio::spawn(serve(listener, m));
+        let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .expect("write");
+        let mut reply = String::new();
+        conn.read_to_string(&mut reply).await.expect("read");
+        server.abort();
+        assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"), "{reply}");
+        assert!(reply.contains("berth_allocations_total 1"), "{reply}");
+    }
+
     #[test]
     fn renders_every_family() {
         let m = Metrics::default();

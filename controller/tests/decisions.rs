@@ -468,3 +468,29 @@ fn unused_pool_that_vanished_hands_out_nothing_but_used_pool_stays() {
     engine.sync_pools(&[a, default_eip("c", "10.0.2.0/24")]);
     assert!(engine.pool_status("c").is_some());
 }
+
+#[test]
+fn restored_service_whose_request_became_invalid_keeps_its_address() {
+    let mut broken = with_status(&service("default", "web", 1, json!({})), &["10.0.0.7"]);
+    broken
+        .metadata
+        .annotations
+        .get_or_insert_default()
+        .insert("metallb.io/loadBalancerIPs".into(), "not-an-ip".into());
+    let (_, p) = plan(&ClusterState {
+        eips: vec![default_eip("pool", "10.0.0.0/24")],
+        services: vec![view(&broken)],
+    });
+    let d = &p.services[&key("default", "web")];
+    assert_eq!(
+        d.ingress,
+        Some(vec![ip("10.0.0.7")]),
+        "nothing moves on a bad edit"
+    );
+    assert_eq!(d.failure, Some("InvalidRequest"));
+    assert!(
+        d.events[0].message.contains("metallb.io/loadBalancerIPs"),
+        "{}",
+        d.events[0].message
+    );
+}
