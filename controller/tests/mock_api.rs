@@ -561,6 +561,18 @@ async fn whole_controller_leads_lists_and_allocates() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // Pool status is written by the coalescing writer shortly after.
+    loop {
+        let pool = fake.get(&eip_path("pool")).expect("pool");
+        if pool["status"]["usage"] == 1 && pool["status"]["used"]["10.0.0.1"] == "shop/web" {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no pool status: {pool}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     task.abort();
     let lease = fake
         .get("/apis/coordination.k8s.io/v1/namespaces/berth-system/leases/berth-controller")

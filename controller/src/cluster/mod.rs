@@ -48,6 +48,23 @@ pub struct Context {
     metrics: Metrics,
     reconcile_services: mpsc::UnboundedSender<()>,
     generations: std::sync::Mutex<HashMap<String, i64>>,
+    pool_writes: PoolWrites,
+}
+
+/// How Eip statuses follow Service changes.
+///
+/// An Eip's status lists every address in use (OpenELB's `used` map), so writing it after
+/// each of 10,000 allocations in a burst would send gigabytes. Coalesced mode marks pools
+/// dirty and a single writer ([`write_dirty_pools`]) writes each once per window.
+enum PoolWrites {
+    /// Write right after the Service's reconcile (tests, small clusters).
+    Immediate,
+    /// Write dirty pools at most once per window.
+    Coalesced {
+        window: Duration,
+        dirty: std::sync::Mutex<std::collections::BTreeSet<String>>,
+        wake: tokio::sync::Notify,
+    },
 }
 
 impl Context {
@@ -78,7 +95,38 @@ impl Context {
             metrics,
             reconcile_services,
             generations: std::sync::Mutex::new(HashMap::new()),
+            pool_writes: PoolWrites::Immediate,
         }
+    }
+
+    /// Coalesces Eip status writes caused by Services into one per pool per `window`;
+    /// [`write_dirty_pools`] must then run beside the controllers.
+    pub fn with_coalesced_pool_writes(mut self, window: Duration) -> Context {
+        self.pool_writes = PoolWrites::Coalesced {
+            window,
+            dirty: std::sync::Mutex::default(),
+            wake: tokio::sync::Notify::new(),
+        };
+        self
+    }
+
+    /// A Service's holding in `pool` changed: write the pool's status now or soon.
+    async fn pool_changed(&self, pool: &str) -> Result<(), Error> {
+        match &self.pool_writes {
+            PoolWrites::Immediate => {
+                if let Some(eip) = self.eips.get(&ObjectRef::new(pool)) {
+                    self.sync_pool(&eip).await?;
+                }
+            }
+            PoolWrites::Coalesced { dirty, wake, .. } => {
+                dirty
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(pool.to_string());
+                wake.notify_one();
+            }
+        }
+        Ok(())
     }
 
     /// The engine, rebuilt from every Service's status on first use: nothing is allocated
@@ -215,9 +263,7 @@ pub async fn reconcile_service(svc: Arc<Service>, ctx: Arc<Context>) -> Result<A
         .count();
     ctx.metrics.released(released);
     for pool in &decision.pools {
-        if let Some(eip) = ctx.eips.get(&ObjectRef::new(pool)) {
-            ctx.sync_pool(&eip).await?;
-        }
+        ctx.pool_changed(pool).await?;
     }
     if decision.finalizer == FinalizerChange::Remove {
         apply::finalizer(&api, svc.as_ref(), apply::SERVICE, FinalizerChange::Remove).await?;
@@ -248,6 +294,41 @@ pub async fn reconcile_eip(eip: Arc<Eip>, ctx: Arc<Context>) -> Result<Action, E
     }
     ctx.metrics.reconciled("eip", started.elapsed());
     Ok(Action::await_change())
+}
+
+/// Writes the status of pools marked dirty, at most once per window each; runs forever
+/// (returns at once in immediate mode).
+pub async fn write_dirty_pools(ctx: Arc<Context>) {
+    let PoolWrites::Coalesced {
+        window,
+        dirty,
+        wake,
+    } = &ctx.pool_writes
+    else {
+        return;
+    };
+    loop {
+        wake.notified().await;
+        tokio::time::sleep(*window).await;
+        let pools = std::mem::take(
+            &mut *dirty
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for pool in pools {
+            let Some(eip) = ctx.eips.get(&ObjectRef::new(&pool)) else {
+                continue;
+            };
+            if let Err(e) = ctx.sync_pool(&eip).await {
+                tracing::warn!("writing status of Eip {pool}: {e}");
+                dirty
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(pool);
+                wake.notify_one();
+            }
+        }
+    }
 }
 
 fn error_policy<K>(_: Arc<K>, error: &Error, ctx: Arc<Context>) -> Action {
@@ -338,16 +419,20 @@ pub async fn controllers(client: Client, opts: &ClusterOptions, metrics: Metrics
             instance: Some(opts.identity.clone()),
         },
     );
-    let ctx = Arc::new(Context::new(
-        client,
-        opts.class.clone(),
-        service_ctl.store(),
-        eip_ctl.store(),
-        ns_reader,
-        recorder,
-        metrics,
-        tx,
-    ));
+    let ctx = Arc::new(
+        Context::new(
+            client,
+            opts.class.clone(),
+            service_ctl.store(),
+            eip_ctl.store(),
+            ns_reader,
+            recorder,
+            metrics,
+            tx,
+        )
+        .with_coalesced_pool_writes(Duration::from_millis(500)),
+    );
+    let pool_writer = write_dirty_pools(ctx.clone());
     let svc = service_ctl
         .run(reconcile_service, error_policy, ctx.clone())
         .for_each(|r| {
@@ -365,5 +450,6 @@ pub async fn controllers(client: Client, opts: &ClusterOptions, metrics: Metrics
     tokio::select! {
         _ = futures::future::join(svc, eip) => {}
         () = ns_cache => {}
+        () = pool_writer => {}
     }
 }
