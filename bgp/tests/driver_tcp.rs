@@ -133,3 +133,49 @@ async fn connections_from_strangers_are_closed_without_reading() {
         "a stranger gets nothing but a close: {n:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gtsm_on_both_ends_establishes_and_a_ttl_1_sender_is_dropped() {
+    // Loopback keeps the TTL at what was sent: GTSM (255) passes, TTL 1 does not.
+    let a = Speaker::start(config("127.0.0.31".parse().expect("ip"), 65001, 1))
+        .await
+        .expect("a");
+    let b = Speaker::start(config("127.0.0.32".parse().expect("ip"), 65002, 2))
+        .await
+        .expect("b");
+    let mut pa = peer_of(&a, &b);
+    let mut pb = peer_of(&b, &a);
+    pa.transport.gtsm_hops = Some(1);
+    pb.transport.gtsm_hops = Some(1);
+    a.add_peer(pa.clone()).expect("add");
+    b.add_peer(pb).expect("add");
+    let b_addr = b.local_addrs()[0].ip();
+    until("GTSM session", || {
+        a.peer(b_addr)
+            .is_some_and(|p| p.state == State::Established)
+    })
+    .await;
+    // A stops GTSM and sends with TTL 1: B's minimum TTL 255 drops every packet.
+    pa.transport.gtsm_hops = None;
+    pa.transport.ttl = Some(1);
+    a.update_peer(pa).await.expect("update");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_ne!(a.peer(b_addr).map(|p| p.state), Some(State::Established));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_peer_starts_a_new_session() {
+    let (a, b) = pair("127.0.0.41", "127.0.0.42", None).await;
+    let b_addr = b.local_addrs()[0].ip();
+    until("up", || {
+        a.peer(b_addr)
+            .is_some_and(|p| p.state == State::Established)
+    })
+    .await;
+    a.reset_peer(b_addr).await.expect("reset");
+    until("flapped and back", || {
+        a.peer(b_addr)
+            .is_some_and(|p| p.state == State::Established && p.last_error_sent.is_some())
+    })
+    .await;
+}

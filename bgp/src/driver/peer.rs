@@ -45,6 +45,9 @@ pub enum PeerCommand {
     Withdraw(Vec<Prefix>),
     /// Replace the configuration; a new session when [`PeerConfig::needs_reset`].
     Reconfigure(Box<PeerConfig>),
+    /// Close the session with a Hard Reset where negotiated and start a new one (also
+    /// after a max-prefix stop without restart time).
+    Reset,
     /// Mark every route with GRACEFUL_SHUTDOWN (RFC 8326) and send them again.
     GracefulShutdown,
     /// The routes kept from the peer (empty unless `keep_received`).
@@ -296,14 +299,12 @@ impl PeerTask {
                 self.config = *new;
                 if reset {
                     info!("configuration changed: new session");
-                    self.handle(Event::ManualStop {
-                        message: "configuration changed".into(),
-                        hard: true,
-                    });
-                    self.session =
-                        Session::new(self.config.session.clone(), seed(self.config.address()));
-                    self.handle(Event::ManualStart);
+                    self.restart("configuration changed");
                 }
+            }
+            PeerCommand::Reset => {
+                info!("reset requested");
+                self.restart("session reset by operator");
             }
             PeerCommand::Received(reply) => {
                 let routes = self
@@ -320,6 +321,16 @@ impl PeerTask {
             }
             PeerCommand::Stop { .. } => {}
         }
+    }
+
+    /// Ends the current session and starts a new one with the current configuration.
+    fn restart(&mut self, message: &str) {
+        self.handle(Event::ManualStop {
+            message: message.into(),
+            hard: true,
+        });
+        self.session = Session::new(self.config.session.clone(), seed(self.config.address()));
+        self.handle(Event::ManualStart);
     }
 
     fn on_input(&mut self, input: PeerInput) {

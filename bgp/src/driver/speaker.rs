@@ -324,6 +324,18 @@ impl Speaker {
             .map_err(|_| SpeakerError::Closed)
     }
 
+    /// Resets one peer's session ("clear bgp"): it closes and starts again at once.
+    pub async fn reset_peer(&self, address: IpAddr) -> Result<(), SpeakerError> {
+        let commands = guard(&self.inner.peers)
+            .get(&address)
+            .map(|p| p.commands.clone())
+            .ok_or(SpeakerError::NoSuchPeer(address))?;
+        commands
+            .send(PeerCommand::Reset)
+            .await
+            .map_err(|_| SpeakerError::Closed)
+    }
+
     /// Removes a peer: Cease / Administrative Shutdown, then its task ends.
     pub async fn remove_peer(&self, address: IpAddr) -> Result<(), SpeakerError> {
         let peer = guard(&self.inner.peers)

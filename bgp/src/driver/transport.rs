@@ -133,6 +133,14 @@ pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     }
     socket.set_reuse_address(true)?;
     socket.set_nonblocking(true)?;
+    // The SYN-ACK leaves with the listener's TTL, before we know which peer connected:
+    // 255 lets GTSM peers (whose minimum is 255) complete the handshake; the accepted
+    // socket then gets the peer's own TTL.
+    if addr.is_ipv6() {
+        socket.set_unicast_hops_v6(255)?;
+    } else {
+        socket.set_ttl_v4(255)?;
+    }
     socket.bind(&addr.into())?;
     socket.listen(128)?;
     TcpListener::from_std(socket.into())
