@@ -597,3 +597,35 @@ async fn clock_skew_does_not_make_two_leaders() {
     assert!(a.try_lead(at(-995)).await.expect("a renews"));
     assert!(!b.try_lead(at(10)).await.expect("b still follows"));
 }
+
+#[tokio::test]
+async fn class_change_releases_clears_status_and_finalizer() {
+    let mut w = World::new(
+        &[eip("pool", "10.0.0.0/24")],
+        &[service("web", 1, json!({}))],
+    );
+    w.reconcile("web").await;
+    assert_eq!(w.ingress("web"), ["10.0.0.1"]);
+    let mut svc = w.fake.get(&svc_path("shop", "web")).expect("svc");
+    svc["spec"]["loadBalancerClass"] = json!("other.example/lb");
+    w.fake.put(&svc_path("shop", "web"), svc);
+    w.fake.clear_calls();
+    w.reconcile("web").await;
+    let calls = w.fake.calls();
+    let status = calls_to(&calls, &Method::PATCH, "/services/web/status");
+    assert_eq!(status.len(), 1);
+    assert_eq!(
+        status[0].body["status"]["loadBalancer"]["ingress"],
+        json!([])
+    );
+    let svc = w.fake.get(&svc_path("shop", "web")).expect("svc");
+    assert_eq!(svc["metadata"]["finalizers"], json!([]));
+    assert!(
+        w.events()
+            .iter()
+            .any(|(r, n, _)| r == "AddressReleased" && n == "web")
+    );
+    let pool = w.fake.get(&eip_path("pool")).expect("pool");
+    assert_eq!(pool["status"]["usage"], 0);
+    assert_eq!(pool["metadata"]["finalizers"], json!([]));
+}

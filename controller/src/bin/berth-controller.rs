@@ -137,8 +137,13 @@ async fn start_metrics(addr: &str, metrics: &Metrics) -> anyhow::Result<()> {
     if addr.is_empty() {
         return Ok(());
     }
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    tracing::info!(%addr, "metrics on /metrics");
-    tokio::spawn(metrics::serve(listener, metrics.clone()));
+    // Metrics are an aid, not a duty: a taken port must not stop address management.
+    match tokio::net::TcpListener::bind(addr).await {
+        Ok(listener) => {
+            tracing::info!(%addr, "metrics on /metrics");
+            tokio::spawn(metrics::serve(listener, metrics.clone()));
+        }
+        Err(e) => tracing::warn!(%addr, "metrics endpoint disabled: {e}"),
+    }
     Ok(())
 }
