@@ -248,6 +248,9 @@ impl Speaker {
     /// Adds a peer and starts its session; it gets every `Target::All` route.
     pub fn add_peer(&self, config: PeerConfig) -> Result<(), SpeakerError> {
         let address = config.address();
+        // Lock order everywhere: routes, then peers. Holding the routes lock until the
+        // peer is in the map means no concurrent announcement can miss it.
+        let routes = guard(&self.inner.routes);
         let mut peers = guard(&self.inner.peers);
         if peers.contains_key(&address) {
             return Err(SpeakerError::PeerExists(address));
@@ -255,7 +258,7 @@ impl Speaker {
         if config.transport.md5_password.is_some() {
             self.set_listener_md5(address, config.transport.md5_password.as_deref())?;
         }
-        let rib = guard(&self.inner.routes).for_peer(address);
+        let rib = routes.for_peer(address);
         peers.insert(address, self.spawn_peer(config, rib));
         Ok(())
     }
