@@ -655,3 +655,97 @@ fn route_refresh_asks_for_the_adj_rib_out_again() {
     let a = s.handle(msg(C1, Message::RouteRefresh(borr)));
     assert!(!a.iter().any(|a| matches!(a, Action::RouteRefresh { .. })));
 }
+
+#[test]
+fn manual_stop_in_connect_cancels_the_attempt_and_in_open_sent_ceases() {
+    let mut s = Session::new(config(), 1);
+    s.handle(Event::ManualStart);
+    let a = s.handle(Event::ManualStop {
+        message: String::new(),
+        hard: false,
+    });
+    assert!(a.contains(&Action::CancelConnect));
+    assert!(a.contains(&Action::StopTimer(Timer::ConnectRetry)));
+    assert_eq!(s.state(), State::Idle);
+
+    let mut s = Session::new(config(), 1);
+    s.handle(Event::ManualStart);
+    s.handle(Event::TcpConnected {
+        conn: C1,
+        direction: Direction::Outgoing,
+    });
+    let a = s.handle(Event::ManualStop {
+        message: String::new(),
+        hard: false,
+    });
+    let n = notification(&a, C1).expect("cease");
+    assert_eq!(
+        n.code,
+        ErrorCode::Cease(CeaseSubcode::AdministrativeShutdown)
+    );
+    assert!(closed(&a, C1));
+    assert!(
+        !a.iter().any(|a| matches!(a, Action::Down { .. })),
+        "never was Established"
+    );
+}
+
+#[test]
+fn hold_timer_in_open_sent_and_open_confirm_expires_to_idle() {
+    for confirm in [false, true] {
+        let mut s = Session::new(config(), 1);
+        s.handle(Event::ManualStart);
+        s.handle(Event::TcpConnected {
+            conn: C1,
+            direction: Direction::Outgoing,
+        });
+        if confirm {
+            s.handle(msg(C1, Message::Open(peer_open([10, 0, 0, 9], 90))));
+        }
+        let a = s.handle(Event::TimerExpired(Timer::Hold(C1)));
+        assert_eq!(
+            notification(&a, C1).map(|n| n.code),
+            Some(ErrorCode::HoldTimerExpired)
+        );
+        assert_eq!(s.state(), State::Idle);
+        assert_eq!(s.flaps(), 0);
+    }
+}
+
+#[test]
+fn keepalive_timer_in_open_confirm_sends_a_keepalive() {
+    let mut s = Session::new(config(), 1);
+    s.handle(Event::ManualStart);
+    s.handle(Event::TcpConnected {
+        conn: C1,
+        direction: Direction::Outgoing,
+    });
+    s.handle(msg(C1, Message::Open(peer_open([10, 0, 0, 9], 90))));
+    let a = s.handle(Event::TimerExpired(Timer::Keepalive(C1)));
+    assert_eq!(sent(&a, C1), vec![Message::Keepalive]);
+    assert_eq!(s.state(), State::OpenConfirm);
+}
+
+#[test]
+fn tcp_failure_in_open_sent_goes_idle_and_restarts_later() {
+    let mut s = Session::new(config(), 1);
+    s.handle(Event::ManualStart);
+    s.handle(Event::TcpConnected {
+        conn: C1,
+        direction: Direction::Incoming,
+    });
+    let a = s.handle(Event::TcpClosed { conn: C1 });
+    assert_eq!(s.state(), State::Idle);
+    assert!(timer(&a, Timer::IdleHold).is_some());
+    let a = s.handle(Event::TimerExpired(Timer::IdleHold));
+    assert!(a.contains(&Action::Connect));
+}
+
+#[test]
+fn events_for_unknown_connections_are_ignored() {
+    let mut s = established(90);
+    assert!(s.handle(Event::TcpClosed { conn: C2 }).is_empty());
+    assert!(s.handle(msg(C2, Message::Keepalive)).is_empty());
+    assert!(s.handle(Event::TimerExpired(Timer::Hold(C2))).is_empty());
+    assert_eq!(s.state(), State::Established);
+}
