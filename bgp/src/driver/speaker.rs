@@ -1,6 +1,29 @@
 //! `Speaker`: the one handle through which the speaker binary, the testbed and the
 //! benchmarks run BGP. It owns the listeners and one task per peer; adding, changing or
 //! removing a peer or a route touches only that peer's task.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), bgp::driver::SpeakerError> {
+//! use std::time::Duration;
+//! use bgp::driver::{PeerConfig, Speaker, SpeakerConfig, Target};
+//! use bgp::rib::{Prefix, RouteAttrs};
+//!
+//! let router_id = "10.0.0.2".parse().unwrap();
+//! let mut config = SpeakerConfig::new(65001, router_id);
+//! config.listen_port = 17900;
+//! let speaker = Speaker::start(config).await?;
+//! let mut peer = PeerConfig::new("10.0.0.1".parse().unwrap(), 65001, 65000, router_id);
+//! peer.transport.md5_password = Some("secret".into());
+//! speaker.add_peer(peer)?;
+//! let vip: Prefix = "192.0.2.10".parse().unwrap(); // a /32
+//! speaker.announce([vip], RouteAttrs::default(), Target::All).await?;
+//! for p in speaker.peers() {
+//!     println!("{} {:?} up {:?}", p.address, p.state, p.uptime);
+//! }
+//! speaker.shutdown("node drained", Duration::from_secs(30)).await;
+//! # Ok(())
+//! # }
+//! ```
 
 use std::collections::HashMap;
 use std::io;
