@@ -2,10 +2,10 @@
 //! re-encoded to the identical bytes, and its decoded form compared with the golden file
 //! `<name>.expected` beside it.
 //!
-//! Vector format: `#` comment lines (sender, version, config; optionally a line
-//! `# context: ...` naming what the session negotiated), then the hex of one or more whole
-//! BGP messages, whitespace ignored. Context words: `four-octet-as` (the default) or
-//! `two-octet-as`, `add-path-ipv4`, `add-path-ipv6`, `extended-message`.
+//! Vector format (see `tests/data/README.md`): `#` comment lines (sender, version, config,
+//! and a `# context: as4=… addpath-rx=… extended-message=…` line naming what the session
+//! negotiated in that direction), then the hex of one or more whole BGP messages,
+//! whitespace ignored.
 //!
 //! Regenerate the golden files with `BLESS=1 cargo test -p bgp --test vectors`, then read
 //! the diff before committing it.
@@ -21,30 +21,32 @@ fn data_dir() -> PathBuf {
         .join("data")
 }
 
-/// The context a vector's comments describe.
+/// The context a vector's comments describe: a line
+/// `# context: as4=true addpath-rx=ipv4,ipv6 extended-message=false` (written by
+/// `extract.py`). Without one, the default is a 4-octet-AS session.
 fn context_of(comments: &[&str]) -> Context {
     let mut ctx = Context {
         four_octet_as: true,
         ..Context::default()
     };
     for line in comments {
-        let lower = line.to_ascii_lowercase();
-        let Some((_, words)) = lower.split_once("context:") else {
+        let Some((_, words)) = line.split_once("context:") else {
             continue;
         };
-        for word in words.split(|c: char| c.is_whitespace() || c == ',') {
-            match word {
-                "four-octet-as" => ctx.four_octet_as = true,
-                "two-octet-as" => ctx.four_octet_as = false,
-                "add-path-ipv4" => ctx.add_path.ipv4_unicast = true,
-                "add-path-ipv6" => ctx.add_path.ipv6_unicast = true,
-                "add-path" => {
+        for word in words.split_whitespace() {
+            let Some((key, value)) = word.split_once('=') else {
+                continue;
+            };
+            match key {
+                "as4" => ctx.four_octet_as = value == "true",
+                "extended-message" => ctx.extended_message = value == "true",
+                "addpath-rx" => {
+                    let families: Vec<&str> = value.split(',').collect();
                     ctx.add_path = AddPathFamilies {
-                        ipv4_unicast: true,
-                        ipv6_unicast: true,
-                    }
+                        ipv4_unicast: families.contains(&"ipv4"),
+                        ipv6_unicast: families.contains(&"ipv6"),
+                    };
                 }
-                "extended-message" => ctx.extended_message = true,
                 _ => {}
             }
         }
