@@ -182,7 +182,7 @@ async fn two_speakers_peer_and_exchange_routes() {
     );
     let n = pa.negotiated.expect("negotiated");
     assert_eq!((n.peer_as, n.hold_time), (65002, 30));
-    assert!(n.four_octet_as && n.route_refresh && n.enhanced_route_refresh);
+    assert!(n.four_octet_as && n.route_refresh && n.enhanced_route_refresh && n.extended_message);
     assert_eq!(pa.local_address.map(|a| a.ip()), Some(ip(1)));
     // B kept what it received: next hop self (A's address), A's AS in the path.
     let kept = b.received(ip(1)).await.expect("received");
@@ -517,4 +517,35 @@ async fn enhanced_route_refresh_resends_the_table_between_borr_and_eorr() {
     assert_eq!(prefixes, 3);
     let p = a.peer(ip(99)).expect("peer");
     assert_eq!((p.received.route_refresh, p.sent.route_refresh), (1, 2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn garbage_from_a_peer_gets_a_notification_not_a_panic() {
+    let net = MemoryNetwork::new();
+    let mut incoming = fake_listener(&net);
+    let a = speaker_with_fake(&net, |_| {});
+    let mut fake = FakePeer::new(incoming.recv().await.expect("connection"));
+    let Some(Message::Open(_)) = fake.recv().await else {
+        panic!("expected OPEN")
+    };
+    fake.wr.write_all(&[0x42; 40]).await.expect("write");
+    let n = fake
+        .recv_until(|m| matches!(m, Message::Notification(_)))
+        .await;
+    let Message::Notification(n) = n else {
+        unreachable!()
+    };
+    assert_eq!(
+        n.code.to_wire(),
+        (1, 1),
+        "Message Header Error / Connection Not Synchronized"
+    );
+    assert!(fake.recv().await.is_none(), "then the connection is closed");
+    until("idle", || state(&a, ip(99)) != State::OpenSent).await;
+    assert_eq!(
+        a.peer(ip(99))
+            .and_then(|p| p.last_error_sent)
+            .map(|n| n.code.to_wire()),
+        Some((1, 1))
+    );
 }
