@@ -24,7 +24,7 @@ use bytes::{BufMut, BytesMut};
 
 use super::context::Context;
 use super::iana::Family;
-use super::prefix::{Ipv4Prefix, Ipv6Prefix, Nlri, WirePrefix, decode_nlri, encode_nlri};
+use super::prefix::{Ipv4Prefix, Ipv6Prefix, Nlri, WirePrefix, decode_nlri, encode_nlri_list};
 
 /// The next hop carried in MP_REACH_NLRI.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -201,9 +201,7 @@ fn encode_reach_tail<P: WirePrefix>(
 ) {
     next_hop.encode(buf);
     buf.put_u8(0);
-    for n in nlri {
-        encode_nlri(n, add_path, buf);
-    }
+    encode_nlri_list(nlri, add_path, buf);
 }
 
 impl MpUnreach {
@@ -246,8 +244,8 @@ impl MpUnreach {
         buf.put_u8(family.safi.0);
         let add_path = ctx.add_path_for(family);
         match self {
-            MpUnreach::Ipv4Unicast(n) => n.iter().for_each(|n| encode_nlri(n, add_path, buf)),
-            MpUnreach::Ipv6Unicast(n) => n.iter().for_each(|n| encode_nlri(n, add_path, buf)),
+            MpUnreach::Ipv4Unicast(n) => encode_nlri_list(n, add_path, buf),
+            MpUnreach::Ipv6Unicast(n) => encode_nlri_list(n, add_path, buf),
             MpUnreach::Other { data, .. } => buf.extend_from_slice(data),
         }
     }

@@ -178,6 +178,10 @@ pub trait WirePrefix: Copy + fmt::Debug + Eq + private::Sealed {
     /// Bytes of the wire form, without path identifier.
     #[doc(hidden)]
     fn wire_len(&self) -> usize;
+    /// Writes the wire form to the front of `out` (at least `wire_len` long); returns the
+    /// bytes written.
+    #[doc(hidden)]
+    fn write(&self, out: &mut [u8]) -> usize;
 }
 
 mod private {
@@ -221,6 +225,15 @@ impl WirePrefix for Ipv4Prefix {
     fn wire_len(&self) -> usize {
         1 + usize::from(self.len).div_ceil(8)
     }
+
+    #[inline]
+    fn write(&self, out: &mut [u8]) -> usize {
+        let o = self.addr.octets();
+        let wire = [self.len, o[0], o[1], o[2], o[3]];
+        let n = self.wire_len();
+        out[..n].copy_from_slice(&wire[..n]);
+        n
+    }
 }
 
 impl WirePrefix for Ipv6Prefix {
@@ -256,6 +269,14 @@ impl WirePrefix for Ipv6Prefix {
     #[inline]
     fn wire_len(&self) -> usize {
         1 + usize::from(self.len).div_ceil(8)
+    }
+
+    #[inline]
+    fn write(&self, out: &mut [u8]) -> usize {
+        let n = self.wire_len();
+        out[0] = self.len;
+        out[1..n].copy_from_slice(&self.addr.octets()[..n - 1]);
+        n
     }
 }
 
@@ -302,4 +323,25 @@ pub(crate) fn encode_nlri<P: WirePrefix>(nlri: &Nlri<P>, add_path: bool, buf: &m
 #[inline]
 pub(crate) fn nlri_len<P: WirePrefix>(nlri: &Nlri<P>, add_path: bool) -> usize {
     nlri.prefix.wire_len() + if add_path { 4 } else { 0 }
+}
+
+/// Appends a whole NLRI list. Sizes the buffer once and writes into it, rather than growing
+/// it per prefix: this is the encoder's hot loop.
+pub(crate) fn encode_nlri_list<P: WirePrefix>(
+    list: &[Nlri<P>],
+    add_path: bool,
+    buf: &mut BytesMut,
+) {
+    let total: usize = list.iter().map(|n| nlri_len(n, add_path)).sum();
+    let start = buf.len();
+    buf.resize(start + total, 0);
+    let mut out = &mut buf[start..];
+    for n in list {
+        if add_path {
+            out[..4].copy_from_slice(&n.path_id.unwrap_or(0).to_be_bytes());
+            out = &mut out[4..];
+        }
+        let used = n.prefix.write(out);
+        out = &mut out[used..];
+    }
 }

@@ -22,7 +22,7 @@ use super::context::Context;
 use super::error::{DecodeError, UpdateError};
 use super::iana::{Family, attribute_type as ty};
 use super::mp::{MpReach, MpUnreach};
-use super::prefix::{Ipv4Prefix, Nlri, decode_nlri, encode_nlri};
+use super::prefix::{Ipv4Prefix, Nlri, decode_nlri, encode_nlri_list};
 
 /// An UPDATE message.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -172,9 +172,7 @@ impl Update {
         let add_path = ctx.add_path.ipv4_unicast;
         let wlen_at = buf.len();
         buf.put_u16(0);
-        for n in &self.withdrawn {
-            encode_nlri(n, add_path, buf);
-        }
+        encode_nlri_list(&self.withdrawn, add_path, buf);
         let wlen = buf.len() - wlen_at - 2;
         patch_u16(buf, wlen_at, wlen);
         let alen_at = buf.len();
@@ -184,9 +182,7 @@ impl Update {
         }
         let alen = buf.len() - alen_at - 2;
         patch_u16(buf, alen_at, alen);
-        for n in &self.nlri {
-            encode_nlri(n, add_path, buf);
-        }
+        encode_nlri_list(&self.nlri, add_path, buf);
     }
 }
 
