@@ -1,1 +1,17 @@
-//! Bidirectional Forwarding Detection (RFC 5880, 5881, 5883): a sans-IO state machine and a tokio driver. Built by the BFD issue.
+//! Bidirectional Forwarding Detection (RFC 5880, 5881, 5883): a sans-IO state machine and a
+//! tokio driver.
+//!
+//! - [`packet`]: the Control packet codec and the receive checks that need no session.
+//! - [`session`]: one session's asynchronous-mode state machine; timers are data.
+//! - [`driver`]: sockets (single-hop UDP 3784 with TTL 255 sent and required, multihop UDP
+//!   4784), demultiplexing, per-session tasks, and the [`driver::Bfd`] handle whose sessions
+//!   publish their state on tokio `watch` channels.
+//!
+//! Nothing here knows about BGP: a BGP peer that wants BFD holds a
+//! [`driver::SessionHandle`] and watches [`driver::SessionHandle::up`].
+
+pub mod packet;
+pub mod session;
+
+pub use packet::{ControlPacket, Diag, PacketError, State};
+pub use session::{Action, Event, Session, Timers};
