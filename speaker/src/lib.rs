@@ -1,1 +1,12 @@
-//! The per-node speaker: cluster state to BGP announcements, `berth-speaker` and `berthctl`. Built by the speaker issue.
+//! The per-node speaker: from cluster state (Kubernetes or a directory of manifests) to BGP
+//! announcements, with itself as next hop; plus `berth-speaker` and `berthctl`.
+//!
+//! Layers, from pure to I/O: `state` (the objects), `desired` (what this node should run),
+//! `diff` (what must change against what runs), then the sources, the sync onto the BGP
+//! driver, and the binaries' HTTP surfaces.
+
+pub mod desired;
+pub mod state;
+
+pub use desired::{Desired, DesiredPeer, NodeContext, desired};
+pub use state::{ClusterState, Object, ObjectKey};

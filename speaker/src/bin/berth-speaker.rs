@@ -1,0 +1,3 @@
+//! `berth-speaker` (being written).
+
+fn main() {}

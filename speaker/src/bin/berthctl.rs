@@ -1,0 +1,3 @@
+//! `berthctl` (being written).
+
+fn main() {}

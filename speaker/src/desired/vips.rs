@@ -1,0 +1,401 @@
+//! Which VIPs a node announces, and why each load-balancer address is or is not announced.
+//!
+//! An address of a Service of type LoadBalancer (`status.loadBalancer.ingress[].ip`, as the
+//! controller writes it) is announced by this node when: it lies in an `Eip` of protocol
+//! `bgp` that validates; the node exists, is Ready and is not labelled
+//! `node.kubernetes.io/exclude-from-external-load-balancers`; some peer of this node carries
+//! its family; and — policy `Local` — this node has a ready endpoint of the Service, or —
+//! policy `Cluster` — the Service has a ready endpoint anywhere.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::net::IpAddr;
+
+use api::validate::{EipAddress, parse_eip_address};
+use api::{Eip, Protocol};
+use k8s_openapi::api::core::v1::Service;
+use serde::{Deserialize, Serialize};
+
+use super::node::NodeFacts;
+use super::{Afi, DesiredPeer, NodeContext, Problem, VipAttrs};
+use crate::state::ClusterState;
+
+/// Label on an EndpointSlice naming its Service.
+pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+
+/// Why an address is (or is not) announced by this node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "code", rename_all = "camelCase")]
+pub enum Reason {
+    /// Announced: policy `Local` and this node has ready endpoints.
+    LocalEndpoints {
+        /// Ready endpoints on this node.
+        count: usize,
+    },
+    /// Announced: policy `Cluster` and the Service has ready endpoints.
+    ClusterEndpoints {
+        /// Ready endpoints in the cluster.
+        count: usize,
+    },
+    /// The Service has another `loadBalancerClass`.
+    OtherClass {
+        /// The class.
+        class: String,
+    },
+    /// The address lies in no `Eip`.
+    NoPool,
+    /// The address's `Eip` is not announced over BGP.
+    PoolNotBgp {
+        /// The Eip.
+        pool: String,
+    },
+    /// The address's `Eip` does not validate.
+    PoolInvalid {
+        /// The Eip.
+        pool: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// This node has no Node object.
+    NodeMissing,
+    /// This node is not Ready.
+    NodeNotReady,
+    /// This node is labelled to be excluded from load balancers.
+    NodeExcluded,
+    /// No BGP session of this node carries the address's family.
+    NoPeer {
+        /// The family.
+        family: Afi,
+    },
+    /// Policy `Local` and this node has no ready endpoint of the Service.
+    NoLocalEndpoint,
+    /// The Service has no ready endpoint anywhere.
+    NoReadyEndpoint,
+}
+
+impl Reason {
+    /// Whether the reason is one to announce.
+    pub fn announces(&self) -> bool {
+        matches!(
+            self,
+            Reason::LocalEndpoints { .. } | Reason::ClusterEndpoints { .. }
+        )
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::LocalEndpoints { count } => {
+                write!(f, "policy Local: {count} ready endpoint(s) on this node")
+            }
+            Reason::ClusterEndpoints { count } => {
+                write!(
+                    f,
+                    "policy Cluster: {count} ready endpoint(s) in the cluster"
+                )
+            }
+            Reason::OtherClass { class } => {
+                write!(f, "loadBalancerClass {class:?} is not Berth's")
+            }
+            Reason::NoPool => f.write_str("the address is in no Eip"),
+            Reason::PoolNotBgp { pool } => write!(f, "Eip {pool} is not of protocol bgp"),
+            Reason::PoolInvalid { pool, message } => write!(f, "Eip {pool} is invalid: {message}"),
+            Reason::NodeMissing => f.write_str("this node has no Node object"),
+            Reason::NodeNotReady => f.write_str("this node is not Ready"),
+            Reason::NodeExcluded => write!(
+                f,
+                "this node is labelled {}",
+                api::keys::EXCLUDE_FROM_LB_LABEL
+            ),
+            Reason::NoPeer { family } => {
+                write!(f, "no BGP session of this node carries {family}")
+            }
+            Reason::NoLocalEndpoint => f.write_str("policy Local: no ready endpoint on this node"),
+            Reason::NoReadyEndpoint => f.write_str("the Service has no ready endpoint"),
+        }
+    }
+}
+
+/// One load-balancer address and this node's verdict on it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VipReport {
+    /// The Service, `namespace/name`.
+    pub service: String,
+    /// The address.
+    pub address: IpAddr,
+    /// The Eip it lies in.
+    pub pool: Option<String>,
+    /// `Local` or `Cluster`.
+    pub policy: String,
+    /// Whether this node announces it.
+    pub announced: bool,
+    /// Why.
+    pub reason: Reason,
+    /// `reason` in words.
+    pub why: String,
+}
+
+struct Pool<'a> {
+    name: &'a str,
+    range: EipAddress,
+    verdict: Result<VipAttrs, Reason>,
+}
+
+fn contains(range: &EipAddress, ip: IpAddr) -> bool {
+    match *range {
+        EipAddress::Single(a) => a == ip,
+        EipAddress::Range(a, b) => a.is_ipv4() == ip.is_ipv4() && a <= ip && ip <= b,
+        EipAddress::Cidr(net, len) => match (net, ip) {
+            (IpAddr::V4(n), IpAddr::V4(i)) => {
+                let mask = if len == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - u32::from(len))
+                };
+                u32::from(i) & mask == u32::from(n)
+            }
+            (IpAddr::V6(n), IpAddr::V6(i)) => {
+                let mask = if len == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - u32::from(len))
+                };
+                u128::from(i) & mask == u128::from(n)
+            }
+            _ => false,
+        },
+    }
+}
+
+fn pool_of<'a>(name: &'a str, eip: &Eip, problems: &mut Vec<Problem>) -> Option<Pool<'a>> {
+    let Ok(range) = parse_eip_address(&eip.spec.address) else {
+        problems.push(Problem::new(
+            "Eip",
+            name,
+            format!("spec.address {:?} does not parse", eip.spec.address),
+        ));
+        return None;
+    };
+    let errors = api::validate::validate_eip(&eip.spec);
+    let verdict = if let Some(e) = errors.first() {
+        problems.push(Problem::new("Eip", name, e.to_string()));
+        Err(Reason::PoolInvalid {
+            pool: name.to_string(),
+            message: e.to_string(),
+        })
+    } else if eip.spec.protocol() != Protocol::Bgp {
+        Err(Reason::PoolNotBgp {
+            pool: name.to_string(),
+        })
+    } else {
+        let adv = eip.spec.advertisement.clone().unwrap_or_default();
+        Ok(VipAttrs {
+            communities: adv
+                .communities
+                .iter()
+                .filter_map(|c| api::validate::parse_community(c))
+                .collect(),
+            large_communities: adv
+                .large_communities
+                .iter()
+                .filter_map(|c| api::validate::parse_large_community(c))
+                .collect(),
+            local_pref: adv.local_pref,
+            med: adv.med,
+        })
+    };
+    Some(Pool {
+        name,
+        range,
+        verdict,
+    })
+}
+
+/// Ready endpoints of one Service: in the cluster, and on this node.
+#[derive(Clone, Copy, Debug, Default)]
+struct Ready {
+    anywhere: usize,
+    here: usize,
+}
+
+fn ready_endpoints<'a>(
+    node_name: &str,
+    state: &'a ClusterState,
+) -> HashMap<(&'a str, &'a str), Ready> {
+    let mut out: HashMap<(&str, &str), Ready> = HashMap::new();
+    for (key, slice) in &state.endpoint_slices {
+        let Some(service) = slice
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(SERVICE_NAME_LABEL))
+        else {
+            continue;
+        };
+        let entry = out
+            .entry((key.namespace.as_str(), service.as_str()))
+            .or_default();
+        for ep in slice.endpoints.iter().flatten() {
+            // The API says an unknown readiness is to be read as ready.
+            let ready = ep.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true);
+            if !ready || ep.addresses.is_empty() {
+                continue;
+            }
+            entry.anywhere += 1;
+            if ep.node_name.as_deref() == Some(node_name) {
+                entry.here += 1;
+            }
+        }
+    }
+    out
+}
+
+fn is_local(svc: &Service) -> bool {
+    svc.spec
+        .as_ref()
+        .and_then(|s| s.external_traffic_policy.as_deref())
+        == Some("Local")
+}
+
+fn ingress_ips(svc: &Service) -> Vec<IpAddr> {
+    let mut ips: Vec<IpAddr> = svc
+        .status
+        .as_ref()
+        .and_then(|s| s.load_balancer.as_ref())
+        .and_then(|lb| lb.ingress.as_ref())
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i.ip.as_deref()?.parse().ok())
+        .collect();
+    ips.sort();
+    ips.dedup();
+    ips
+}
+
+/// The announced VIPs (with attributes) and a report on every load-balancer address.
+pub fn vips(
+    ctx: &NodeContext,
+    node: Option<&NodeFacts>,
+    peers: &BTreeMap<IpAddr, DesiredPeer>,
+    state: &ClusterState,
+    problems: &mut Vec<Problem>,
+) -> (BTreeMap<IpAddr, VipAttrs>, Vec<VipReport>) {
+    let pools: Vec<Pool<'_>> = state
+        .eips
+        .iter()
+        .filter_map(|(name, eip)| pool_of(name, eip, problems))
+        .collect();
+    let ready = ready_endpoints(&ctx.node_name, state);
+    let mut announce: BTreeMap<IpAddr, VipAttrs> = BTreeMap::new();
+    let mut reports = Vec::new();
+    for (key, svc) in &state.services {
+        let spec = svc.spec.as_ref();
+        if spec.and_then(|s| s.type_.as_deref()) != Some("LoadBalancer") {
+            continue;
+        }
+        let local = is_local(svc);
+        let counts = ready
+            .get(&(key.namespace.as_str(), key.name.as_str()))
+            .copied()
+            .unwrap_or_default();
+        let class = spec.and_then(|s| s.load_balancer_class.as_deref());
+        for ip in ingress_ips(svc) {
+            // Pools are visited by name, so overlapping pools resolve the same way always.
+            let pool = pools.iter().find(|p| contains(&p.range, ip));
+            let verdict = decide(ip, class, pool, node, peers, local, counts);
+            let (reason, attrs) = match verdict {
+                Ok((reason, attrs)) => (reason, Some(attrs)),
+                Err(reason) => (reason, None),
+            };
+            if let Some(attrs) = attrs {
+                // Two Services sharing an address with the same pool share its attributes.
+                announce.insert(ip, attrs);
+            }
+            reports.push(VipReport {
+                service: key.to_string(),
+                address: ip,
+                pool: pool.map(|p| p.name.to_string()),
+                policy: if local { "Local" } else { "Cluster" }.into(),
+                announced: reason.announces(),
+                why: reason.to_string(),
+                reason,
+            });
+        }
+    }
+    (announce, reports)
+}
+
+fn decide(
+    ip: IpAddr,
+    class: Option<&str>,
+    pool: Option<&Pool<'_>>,
+    node: Option<&NodeFacts>,
+    peers: &BTreeMap<IpAddr, DesiredPeer>,
+    local: bool,
+    counts: Ready,
+) -> Result<(Reason, VipAttrs), Reason> {
+    if let Some(class) = class
+        && class != api::keys::LOAD_BALANCER_CLASS
+    {
+        return Err(Reason::OtherClass {
+            class: class.to_string(),
+        });
+    }
+    let pool = pool.ok_or(Reason::NoPool)?;
+    let attrs = pool.verdict.clone()?;
+    let node = node.ok_or(Reason::NodeMissing)?;
+    if node.excluded {
+        return Err(Reason::NodeExcluded);
+    }
+    if !node.ready {
+        return Err(Reason::NodeNotReady);
+    }
+    let family = Afi::of(ip);
+    if !peers.values().any(|p| p.carries(family)) {
+        return Err(Reason::NoPeer { family });
+    }
+    if local {
+        if counts.here == 0 {
+            return Err(if counts.anywhere == 0 {
+                Reason::NoReadyEndpoint
+            } else {
+                Reason::NoLocalEndpoint
+            });
+        }
+        Ok((Reason::LocalEndpoints { count: counts.here }, attrs))
+    } else {
+        if counts.anywhere == 0 {
+            return Err(Reason::NoReadyEndpoint);
+        }
+        Ok((
+            Reason::ClusterEndpoints {
+                count: counts.anywhere,
+            },
+            attrs,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn containment_per_shape() {
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        let cidr = parse_eip_address("10.0.0.0/24").expect("cidr");
+        assert!(contains(&cidr, ip("10.0.0.255")));
+        assert!(!contains(&cidr, ip("10.0.1.0")));
+        assert!(!contains(&cidr, ip("::a00:1")));
+        let range = parse_eip_address("fd00::10-fd00::20").expect("range");
+        assert!(contains(&range, ip("fd00::15")));
+        assert!(!contains(&range, ip("fd00::21")));
+        let one = parse_eip_address("192.0.2.7").expect("one");
+        assert!(contains(&one, ip("192.0.2.7")));
+        assert!(!contains(&one, ip("192.0.2.8")));
+        let all = parse_eip_address("0.0.0.0/0").expect("all");
+        assert!(contains(&all, ip("203.0.113.1")));
+    }
+}
