@@ -6,10 +6,12 @@ use std::net::Ipv4Addr;
 
 use bytes::{BufMut, BytesMut};
 
+use crate::wire::attribute::{FLAG_EXTENDED_LENGTH, FLAG_OPTIONAL};
 use crate::wire::context::Context;
 use crate::wire::error::EncodeError;
-use crate::wire::iana::{Family, message_type};
+use crate::wire::iana::{Family, attribute_type, message_type};
 use crate::wire::message::{HEADER_LEN, MARKER, Message, finish_message};
+use crate::wire::mp::MpNextHop;
 use crate::wire::pack::{
     pack_ipv4_announcements, pack_ipv4_withdrawals, pack_ipv6_announcements, pack_ipv6_withdrawals,
 };
@@ -49,7 +51,7 @@ pub fn encode_batch(
 ) -> Result<Packed, EncodeError> {
     let ctx = &export.context;
     let mut packed = Packed::default();
-    let (mut withdrawn_v4, withdrawn_v6) = split(&batch.withdrawn);
+    let (mut withdrawn_v4, mut withdrawn_v6) = split(&batch.withdrawn);
     for (attrs, prefixes) in &batch.announced {
         let (v4, v6) = split(prefixes);
         if !v4.is_empty() {
@@ -76,6 +78,17 @@ pub fn encode_batch(
             match export.ipv6_next_hop(attrs) {
                 Some(nh) => {
                     let path = export.attributes(attrs, None);
+                    let mut v6 = v6.into_iter().peekable();
+                    if !withdrawn_v6.is_empty() {
+                        let mut encoded = BytesMut::new();
+                        path.iter().for_each(|a| a.encode(ctx, &mut encoded));
+                        if let Some(n) =
+                            pack_ipv6_mixed(&withdrawn_v6, &encoded, nh, &mut v6, ctx, buf)?
+                        {
+                            withdrawn_v6.clear();
+                            packed.messages += n;
+                        }
+                    }
                     packed.messages += pack_ipv6_announcements(&path, nh, v6, ctx, buf)?;
                 }
                 None => packed.skipped += v6.len(),
@@ -122,6 +135,66 @@ fn pack_ipv4_mixed<I: Iterator<Item = Nlri<Ipv4Prefix>>>(
     }
     finish_message(buf, start, max).inspect_err(|_| buf.truncate(start))?;
     Ok(Some(1))
+}
+
+/// One UPDATE holding MP_UNREACH_NLRI with all of `withdrawn`, then MP_REACH_NLRI with
+/// as many of `nlri` as fit, then the encoded `attributes` (RFC 4760 allows both MP
+/// attributes in one UPDATE). `None` (nothing written) when they do not fit together.
+fn pack_ipv6_mixed<I: Iterator<Item = Nlri<Ipv6Prefix>>>(
+    withdrawn: &[Nlri<Ipv6Prefix>],
+    attributes: &[u8],
+    next_hop: MpNextHop,
+    nlri: &mut std::iter::Peekable<I>,
+    ctx: &Context,
+    buf: &mut BytesMut,
+) -> Result<Option<usize>, EncodeError> {
+    let add_path = ctx.add_path.ipv6_unicast;
+    let max = ctx.max_message_len();
+    let Some(first) = nlri.peek() else {
+        return Ok(None);
+    };
+    let withdrawn_len: usize = withdrawn.iter().map(|n| nlri_len(n, add_path)).sum();
+    // Header, two length fields, two extended-length MP attribute headers with AFI/SAFI,
+    // the next hop (length octet + up to 32) and its reserved octet.
+    let fixed = HEADER_LEN + 4 + 2 * 7 + 33 + 1;
+    if fixed + withdrawn_len + attributes.len() + nlri_len(first, add_path) > max {
+        return Ok(None);
+    }
+    let start = buf.len();
+    buf.reserve(max);
+    buf.extend_from_slice(&MARKER);
+    buf.put_u16(0);
+    buf.put_u8(message_type::UPDATE);
+    buf.put_u16(0);
+    let alen_at = buf.len();
+    buf.put_u16(0);
+    let unreach_at = begin_mp_ipv6(buf, attribute_type::MP_UNREACH_NLRI);
+    withdrawn.iter().for_each(|n| encode_nlri(n, add_path, buf));
+    patch_u16(buf, unreach_at, buf.len() - unreach_at - 2);
+    let reach_at = begin_mp_ipv6(buf, attribute_type::MP_REACH_NLRI);
+    next_hop.encode(buf);
+    buf.put_u8(0);
+    let limit = (start + max).saturating_sub(attributes.len());
+    while let Some(n) = nlri.next_if(|n| buf.len() + nlri_len(n, add_path) <= limit) {
+        encode_nlri(&n, add_path, buf);
+    }
+    patch_u16(buf, reach_at, buf.len() - reach_at - 2);
+    buf.extend_from_slice(attributes);
+    patch_u16(buf, alen_at, buf.len() - alen_at - 2);
+    finish_message(buf, start, max).inspect_err(|_| buf.truncate(start))?;
+    Ok(Some(1))
+}
+
+/// Writes an IPv6 unicast MP attribute header (extended length) and AFI/SAFI; returns
+/// where the two-octet attribute length goes.
+fn begin_mp_ipv6(buf: &mut BytesMut, type_code: u8) -> usize {
+    buf.put_u8(FLAG_OPTIONAL | FLAG_EXTENDED_LENGTH);
+    buf.put_u8(type_code);
+    let at = buf.len();
+    buf.put_u16(0);
+    buf.put_u16(Family::IPV6_UNICAST.afi.0);
+    buf.put_u8(Family::IPV6_UNICAST.safi.0);
+    at
 }
 
 /// Appends the End-of-RIB marker for `family` (RFC 4724 §2).
@@ -217,6 +290,30 @@ mod tests {
         let u = &decode_all(&buf, &export().context)[0];
         assert_eq!(u.withdrawn.len(), 1);
         assert_eq!(u.nlri.len(), 1);
+    }
+
+    #[test]
+    fn ipv6_withdrawals_and_announcements_share_one_update() {
+        let mut rib = AdjRibOut::new();
+        rib.start(&[]);
+        let a = Arc::new(RouteAttrs::default());
+        rib.announce("2001:db8::1".parse().expect("p"), a.clone());
+        rib.next_batch(usize::MAX);
+        rib.withdraw("2001:db8::1".parse().expect("p"));
+        rib.announce("2001:db8::2".parse().expect("p"), a);
+        let mut buf = BytesMut::new();
+        let packed =
+            encode_batch(&rib.next_batch(usize::MAX), &export(), &mut buf).expect("encode");
+        assert_eq!(packed.messages, 1);
+        let u = &decode_all(&buf, &export().context)[0];
+        assert!(
+            matches!(u.mp_unreach(), Some(crate::wire::mp::MpUnreach::Ipv6Unicast(w)) if w.len() == 1)
+        );
+        assert!(matches!(
+            u.mp_reach(),
+            Some(crate::wire::mp::MpReach::Ipv6Unicast { nlri, .. }) if nlri.len() == 1
+        ));
+        assert!(u.error.is_none(), "{u:?}");
     }
 
     #[test]
