@@ -6,6 +6,7 @@
 //! driver, and the binaries' HTTP surfaces.
 
 pub mod desired;
+pub mod diff;
 pub mod state;
 
 pub use desired::{Desired, DesiredPeer, NodeContext, desired};
