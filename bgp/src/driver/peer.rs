@@ -239,11 +239,12 @@ impl PeerTask {
             match encode_batch(&batch, &up.export, &mut buf) {
                 Ok(packed) => {
                     messages += packed.messages as u64;
-                    if packed.skipped > 0 {
+                    if !packed.skipped.is_empty() {
                         warn!(
-                            skipped = packed.skipped,
-                            "routes without a usable next hop were not sent"
+                            skipped = packed.skipped.len(),
+                            "routes without a usable next hop were not announced"
                         );
+                        self.rib.mark_unsent(&packed.skipped);
                     }
                 }
                 Err(e) => warn!(error = %e, "could not encode UPDATE"),

@@ -170,6 +170,20 @@ impl AdjRibOut {
         }
     }
 
+    /// Records that these prefixes, taken off the queue, did not reach the peer after
+    /// all (the packer could not announce them): they count as not advertised, and go
+    /// out with the next session.
+    pub fn mark_unsent(&mut self, prefixes: &[Prefix]) {
+        for p in prefixes {
+            if let Some(e) = self.entries.get_mut(p)
+                && e.sent
+            {
+                e.sent = false;
+                self.advertised -= 1;
+            }
+        }
+    }
+
     /// Whether changes are waiting to be sent.
     pub fn has_pending(&self) -> bool {
         !self.queue.is_empty()

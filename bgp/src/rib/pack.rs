@@ -23,12 +23,14 @@ use super::export::Export;
 use super::route::Prefix;
 
 /// What `encode_batch` wrote.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Packed {
     /// UPDATE messages written.
     pub messages: usize,
-    /// Prefixes left out because no next hop could be given for them.
-    pub skipped: usize,
+    /// Prefixes that could not be announced because no next hop could be given for them
+    /// (e.g. an IPv6 route on an IPv4 session without a configured IPv6 next hop). They
+    /// are withdrawn instead, in case the peer had them from before.
+    pub skipped: Vec<Prefix>,
 }
 
 fn split(prefixes: &[Prefix]) -> (Vec<Nlri<Ipv4Prefix>>, Vec<Nlri<Ipv6Prefix>>) {
@@ -71,7 +73,12 @@ pub fn encode_batch(
                     }
                     packed.messages += pack_ipv4_announcements(&path, v4, ctx, buf)?;
                 }
-                None => packed.skipped += v4.len(),
+                None => {
+                    packed
+                        .skipped
+                        .extend(v4.iter().map(|n| Prefix::V4(n.prefix)));
+                    withdrawn_v4.extend(v4);
+                }
             }
         }
         if !v6.is_empty() {
@@ -91,7 +98,12 @@ pub fn encode_batch(
                     }
                     packed.messages += pack_ipv6_announcements(&path, nh, v6, ctx, buf)?;
                 }
-                None => packed.skipped += v6.len(),
+                None => {
+                    packed
+                        .skipped
+                        .extend(v6.iter().map(|n| Prefix::V6(n.prefix)));
+                    withdrawn_v6.extend(v6);
+                }
             }
         }
     }
@@ -314,6 +326,31 @@ mod tests {
             Some(crate::wire::mp::MpReach::Ipv6Unicast { nlri, .. }) if nlri.len() == 1
         ));
         assert!(u.error.is_none(), "{u:?}");
+    }
+
+    #[test]
+    fn routes_without_a_next_hop_are_withdrawn_instead() {
+        let mut rib = AdjRibOut::new();
+        rib.start(&[]);
+        rib.announce(
+            "2001:db8::1".parse().expect("p"),
+            Arc::new(RouteAttrs::default()),
+        );
+        let mut e = export();
+        e.next_hop_v6 = None;
+        let mut buf = BytesMut::new();
+        let packed = encode_batch(&rib.next_batch(usize::MAX), &e, &mut buf).expect("encode");
+        assert_eq!(
+            packed.skipped,
+            vec!["2001:db8::1".parse::<Prefix>().expect("p")]
+        );
+        rib.mark_unsent(&packed.skipped);
+        assert_eq!(rib.advertised(), 0);
+        let u = &decode_all(&buf, &e.context)[0];
+        assert!(u.mp_reach().is_none());
+        assert!(
+            matches!(u.mp_unreach(), Some(crate::wire::mp::MpUnreach::Ipv6Unicast(w)) if w.len() == 1)
+        );
     }
 
     #[test]
