@@ -21,6 +21,8 @@ if [ -f api/src/bin/crdgen.rs ]; then
   cargo run --quiet --locked -p api --bin crdgen -- --check deploy/crds
 fi
 
+scripts/check-deploy.sh
+
 step "tests"
 if command -v cargo-nextest >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast
