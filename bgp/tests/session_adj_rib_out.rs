@@ -95,7 +95,7 @@ proptest! {
         let mut peer: HashMap<Prefix, u32> = HashMap::new();
         let mut wire_peer: HashMap<Prefix, u32> = HashMap::new();
         rib.start(&[Family::IPV4_UNICAST]);
-        let mut drain = |rib: &mut AdjRibOut, peer: &mut HashMap<Prefix, u32>, wire: &mut HashMap<Prefix, u32>, limit| {
+        let drain = |rib: &mut AdjRibOut, peer: &mut HashMap<Prefix, u32>, wire: &mut HashMap<Prefix, u32>, limit| {
             let batch = rib.next_batch(limit);
             apply(peer, &batch);
             let mut buf = BytesMut::new();
