@@ -1,0 +1,56 @@
+# syntax=docker/dockerfile:1
+#
+# Two small, statically linked images from one build:
+#   docker build --target controller -t REGISTRY/berth-controller:0.1.0 .
+#   docker build --target speaker    -t REGISTRY/berth-speaker:0.1.0 .
+#
+# The binaries are linked against musl (no libc in the image, nothing to patch but Berth
+# itself) and land on distroless/static: no shell, no package manager, CA certificates and
+# /etc/passwd only. The controller runs as the distroless `nonroot` user (65532). The speaker
+# image runs as root because binding BGP's port 179 needs CAP_NET_BIND_SERVICE and Kubernetes
+# has no ambient capabilities; deploy/speaker.yaml drops every other capability.
+#
+# This file is not built in CI (no container engine there); it is kept correct by reading.
+# The target triple follows the build machine (`uname -m`), so a native arm64 build works too.
+
+ARG RUST_VERSION=1.95
+
+FROM rust:${RUST_VERSION}-bookworm AS build
+# musl-tools provides musl-gcc, which ring (rustls' crypto) uses for its C and assembly parts.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends musl-tools file \
+ && rm -rf /var/lib/apt/lists/* \
+ && rustup target add "$(uname -m)-unknown-linux-musl"
+WORKDIR /src
+COPY . .
+# Build the three binaries for musl; line tables stay (readable backtraces), full debug info
+# does not (image size). Then fail the build if anything got linked dynamically.
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    set -eux; \
+    target="$(uname -m)-unknown-linux-musl"; \
+    CARGO_PROFILE_RELEASE_DEBUG=line-tables-only CARGO_PROFILE_RELEASE_STRIP=debuginfo \
+    TARGET_CC=musl-gcc cargo build --release --locked --target "$target" \
+      -p controller --bin berth-controller \
+      -p speaker --bin berth-speaker --bin berthctl; \
+    mkdir -p /out; \
+    for b in berth-controller berth-speaker berthctl; do \
+      cp "target/$target/release/$b" /out/; \
+    done; \
+    for b in /out/*; do \
+      if file "$b" | grep -q 'dynamically linked'; then echo "$b is not static" >&2; exit 1; fi; \
+    done
+
+FROM gcr.io/distroless/static-debian12:nonroot AS controller
+COPY --from=build /out/berth-controller /berth-controller
+USER 65532:65532
+EXPOSE 9090
+ENTRYPOINT ["/berth-controller"]
+
+FROM gcr.io/distroless/static-debian12 AS speaker
+COPY --from=build /out/berth-speaker /berth-speaker
+# `kubectl -n berth-system exec ds/berth-speaker -- /berthctl peers`
+COPY --from=build /out/berthctl /berthctl
+USER 0:0
+EXPOSE 179 9473
+ENTRYPOINT ["/berth-speaker"]
