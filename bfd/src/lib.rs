@@ -10,8 +10,12 @@
 //! Nothing here knows about BGP: a BGP peer that wants BFD holds a
 //! [`driver::SessionHandle`] and watches [`driver::SessionHandle::up`].
 
+pub mod driver;
 pub mod packet;
 pub mod session;
 
+pub use driver::{
+    Bfd, DropCounters, Hop, MemoryNetwork, SessionConfig, SessionHandle, SessionStatus,
+};
 pub use packet::{ControlPacket, Diag, PacketError, State};
 pub use session::{Action, Event, Session, Timers};
