@@ -86,6 +86,7 @@ async fn sessions_come_up_and_negotiate_timers() {
     );
     assert_eq!(status.up_count, 1);
     assert_eq!(p.a.statuses().len(), 1);
+    assert_eq!(p.b.statuses()[0].state, State::Up);
     assert_eq!(p.a.drops().total(), 0);
 }
 
