@@ -151,7 +151,14 @@ impl Speaker {
     pub async fn start(config: SpeakerConfig) -> Result<Speaker, SpeakerError> {
         let mut listeners = Vec::new();
         for addr in config.listen_sockets() {
-            listeners.push(Arc::new(transport::listen(addr)?));
+            match transport::listen(addr) {
+                Ok(l) => listeners.push(Arc::new(l)),
+                // The default "::" on a host without IPv6: listen on IPv4 only.
+                Err(e) if addr.ip().is_unspecified() && addr.is_ipv6() => {
+                    warn!(%addr, error = %e, "IPv6 unavailable: not listening on it");
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
         let speaker = Speaker::build(config, Arc::new(TcpNetwork), listeners.clone(), None);
         for listener in listeners {
