@@ -7,6 +7,7 @@
 
 pub mod desired;
 pub mod diff;
+pub mod source;
 pub mod state;
 
 pub use desired::{Desired, DesiredPeer, NodeContext, desired};

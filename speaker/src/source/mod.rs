@@ -1,0 +1,47 @@
+//! Where the cluster state comes from: a directory of manifests (`dir`, standalone mode)
+//! or the Kubernetes API (`kube`, reflectors). Both publish whole `ClusterState` values on
+//! one `tokio::sync::watch` channel, so everything after the source is one code path.
+
+pub mod dir;
+pub mod kube;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tracing::{error, info};
+
+use crate::state::ClusterState;
+
+/// The channel a source publishes on: `None` until the first complete read.
+pub type StateSender = watch::Sender<Option<Arc<ClusterState>>>;
+/// The receiving end of a [`StateSender`].
+pub type StateReceiver = watch::Receiver<Option<Arc<ClusterState>>>;
+
+/// How often the standalone directory is read for changes.
+pub const DIR_POLL_INTERVAL: Duration = Duration::from_millis(200);
+
+/// Polls `dir` every `interval` and publishes each new state until `tx` has no receiver.
+/// A broken manifest is logged with its file and line and publishes nothing.
+pub async fn run_dir(dir: PathBuf, interval: Duration, tx: StateSender) {
+    let mut watcher = dir::DirWatcher::new(dir);
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if tx.is_closed() {
+            return;
+        }
+        match watcher.poll() {
+            dir::Poll::Unchanged => {}
+            dir::Poll::Changed(state) => {
+                info!(dir = %watcher.dir().display(), objects = state.len(), "manifests read");
+                tx.send_replace(Some(Arc::new(state)));
+            }
+            dir::Poll::Broken(e) => {
+                error!(file = %e.file.display(), line = e.line, "manifest does not parse, keeping the last good state: {}", e.message);
+            }
+        }
+    }
+}
