@@ -65,6 +65,9 @@ pub enum SpeakerError {
     /// No peer with this address.
     #[error("no peer {0}")]
     NoSuchPeer(IpAddr),
+    /// The peer configuration is not valid.
+    #[error("invalid peer configuration: {0}")]
+    InvalidConfig(String),
     /// The speaker was shut down.
     #[error("speaker is shut down")]
     Closed,
@@ -277,6 +280,10 @@ impl Speaker {
 
     /// Adds a peer and starts its session; it gets every `Target::All` route.
     pub fn add_peer(&self, config: PeerConfig) -> Result<(), SpeakerError> {
+        config
+            .session
+            .validate()
+            .map_err(SpeakerError::InvalidConfig)?;
         let address = config.address();
         // Lock order everywhere: routes, then peers. Holding the routes lock until the
         // peer is in the map means no concurrent announcement can miss it.
@@ -336,6 +343,10 @@ impl Speaker {
     /// Changes a peer's configuration. Only a change that needs a new session (see
     /// [`PeerConfig::needs_reset`]) resets it; a new description resets nothing.
     pub async fn update_peer(&self, config: PeerConfig) -> Result<(), SpeakerError> {
+        config
+            .session
+            .validate()
+            .map_err(SpeakerError::InvalidConfig)?;
         let address = config.address();
         let commands = {
             let mut peers = guard(&self.inner.peers);

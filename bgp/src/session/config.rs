@@ -118,8 +118,60 @@ impl SessionConfig {
         }
     }
 
+    /// Why this configuration cannot make a valid OPEN, if it cannot.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.local_as == 0 {
+            return Err("local AS 0 is reserved (RFC 7607)".into());
+        }
+        if self.peer_as == PeerAs::Exact(0) {
+            return Err("peer AS 0 is reserved (RFC 7607)".into());
+        }
+        if self.router_id.is_unspecified() {
+            return Err("router id 0.0.0.0 is not a valid BGP identifier".into());
+        }
+        if self.hold_time == 1 || self.hold_time == 2 {
+            return Err(format!(
+                "hold time {} s: must be 0 or at least 3 (RFC 4271 §4.2)",
+                self.hold_time
+            ));
+        }
+        if self.families.is_empty() {
+            return Err("no address family".into());
+        }
+        if self
+            .graceful_restart
+            .is_some_and(|g| g.restart_time > 0x0FFF)
+        {
+            return Err("graceful restart time above 4095 s (RFC 4724 §3)".into());
+        }
+        Ok(())
+    }
+
     /// Whether the session is internal BGP (same AS on both ends).
     pub fn is_ibgp(&self, peer_as: u32) -> bool {
         self.local_as == peer_as
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_catches_what_would_make_a_bad_open() {
+        let good = SessionConfig::new(65001, PeerAs::Exact(65000), Ipv4Addr::new(10, 0, 0, 1));
+        assert_eq!(good.validate(), Ok(()));
+        let mut c = good.clone();
+        c.hold_time = 2;
+        assert!(c.validate().is_err());
+        let mut c = good.clone();
+        c.router_id = Ipv4Addr::UNSPECIFIED;
+        assert!(c.validate().is_err());
+        let mut c = good.clone();
+        c.peer_as = PeerAs::Exact(0);
+        assert!(c.validate().is_err());
+        let mut c = good;
+        c.families.clear();
+        assert!(c.validate().is_err());
     }
 }
