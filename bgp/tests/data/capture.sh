@@ -401,7 +401,7 @@ sleep 1
 birdc 'disable frr4 "bird maintenance window"'
 sleep 1
 # ExaBGP 4.2 closes a torn-down session silently when it announced graceful restart on it, so
-# tear down the session to BIRD (no GR): Cease with the given subcode, no shutdown text.
+# tear down the session to BIRD (no GR): Cease with the given subcode and a fixed text.
 exa "neighbor fd77::1 teardown 2"
 sleep 3
 
