@@ -54,7 +54,7 @@ ENTRYPOINT ["/berth-controller"]
 # hadolint ignore=DL3007
 FROM gcr.io/distroless/static-debian12:latest AS speaker
 COPY --from=build /out/berth-speaker /berth-speaker
-# `kubectl -n berth-system exec ds/berth-speaker -- /berthctl peers`
+# The admin CLI, for `kubectl -n berth-system exec POD -- /berthctl`.
 COPY --from=build /out/berthctl /berthctl
 # Root on purpose, with only CAP_NET_BIND_SERVICE left by the DaemonSet (see header).
 # hadolint ignore=DL3002
