@@ -9,6 +9,7 @@ pub mod desired;
 pub mod diff;
 pub mod source;
 pub mod state;
+pub mod sync;
 
 pub use desired::{Desired, DesiredPeer, NodeContext, desired};
 pub use state::{ClusterState, Object, ObjectKey};

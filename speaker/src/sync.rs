@@ -1,0 +1,281 @@
+//! Carries a `Desired` out on the BGP driver (`bgp::driver::Speaker`): converts desired
+//! sessions and VIPs to the driver's types, and applies only the `diff::Plan` against what
+//! it has told the driver so far. A failed step is logged and left out of the model, so
+//! the next sync retries it.
+//!
+//! The driver's listening sockets are fixed at start, so the speaker is started when the
+//! first usable `BgpConf` appears and restarted only when its listen port or addresses
+//! change (rare; every other change touches single sessions).
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use bgp::driver::{MemoryNetwork, PeerConfig, Speaker, SpeakerConfig, SpeakerError, Target};
+use bgp::rib::route::{Community, LargeCommunity};
+use bgp::rib::{Prefix, RouteAttrs};
+use bgp::session::{ConnectMode, GracefulRestart, MaxPrefix};
+use bgp::wire::Family;
+use tracing::{info, warn};
+
+use crate::desired::{Afi, Desired, DesiredPeer, SpeakerSettings, VipAttrs};
+use crate::diff::{Plan, Running, diff};
+
+/// How long a session stays down after the max-prefix limit closed it.
+pub const MAX_PREFIX_RESTART: Duration = Duration::from_secs(60);
+
+/// The driver's configuration of one desired session.
+pub fn peer_config(p: &DesiredPeer) -> PeerConfig {
+    let mut c = PeerConfig::new(p.address, p.local_as, p.peer_as, p.router_id);
+    c.description = if p.description.is_empty() {
+        p.name.clone()
+    } else {
+        format!("{}: {}", p.name, p.description)
+    };
+    if let Some(port) = p.port {
+        c.transport.remote_port = port;
+    }
+    c.transport.local = p.source_address;
+    c.transport.md5_password = p.md5_password.clone();
+    if let Some(ttl) = p.multihop_ttl {
+        c.transport.ttl = Some(ttl);
+    }
+    if let Some(h) = p.hold_time {
+        c.session.hold_time = h;
+    }
+    c.session.keepalive = p.keepalive;
+    if let Some(r) = p.connect_retry {
+        c.session.connect_retry = Duration::from_secs(u64::from(r.max(1)));
+    }
+    c.session.mode = if p.passive {
+        ConnectMode::Passive
+    } else {
+        ConnectMode::Both
+    };
+    c.session.families = p
+        .families
+        .iter()
+        .map(|f| match f {
+            Afi::Ipv4 => Family::IPV4_UNICAST,
+            Afi::Ipv6 => Family::IPV6_UNICAST,
+        })
+        .collect();
+    c.session.graceful_restart = p.graceful_restart.map(|t| GracefulRestart {
+        restart_time: t,
+        ..GracefulRestart::default()
+    });
+    c.session.max_prefix = p.max_prefix.map(|limit| MaxPrefix {
+        limit: u64::from(limit),
+        restart_after: Some(MAX_PREFIX_RESTART),
+    });
+    c.next_hop_v4 = p.next_hop_v4;
+    c.next_hop_v6 = p.next_hop_v6;
+    c
+}
+
+/// The driver's attributes of a VIP: next hop self, plus the pool's attributes.
+pub fn route_attrs(a: &VipAttrs) -> RouteAttrs {
+    RouteAttrs {
+        med: a.med,
+        local_pref: a.local_pref,
+        communities: a.communities.iter().map(|c| Community(*c)).collect(),
+        large_communities: a
+            .large_communities
+            .iter()
+            .map(|&(global, local1, local2)| LargeCommunity {
+                global,
+                local1,
+                local2,
+            })
+            .collect(),
+        ..RouteAttrs::default()
+    }
+}
+
+/// The driver's speaker-wide configuration; `listen_port` overrides `BgpConf`'s.
+pub fn speaker_config(s: &SpeakerSettings, listen_port: Option<u16>) -> SpeakerConfig {
+    let mut c = SpeakerConfig::new(s.local_as, s.router_id);
+    match listen_port.or(s.listen_port) {
+        Some(port) => c.listen_port = port,
+        None => c.listen_addresses.clear(),
+    }
+    if !s.listen_addresses.is_empty() && listen_port.or(s.listen_port).is_some() {
+        c.listen_addresses = s.listen_addresses.clone();
+    }
+    c
+}
+
+/// Which network the driver runs on.
+#[derive(Clone)]
+pub enum Network {
+    /// Real TCP sockets.
+    Tcp,
+    /// An in-memory network (tests).
+    Memory(MemoryNetwork),
+}
+
+/// Applies desired states to one driver `Speaker`, which it starts and owns.
+pub struct Applier {
+    network: Network,
+    listen_port: Option<u16>,
+    speaker: Option<(Speaker, SpeakerConfig)>,
+    running: Running,
+}
+
+impl Applier {
+    /// An applier that has started nothing yet; `listen_port` overrides `BgpConf`'s.
+    pub fn new(network: Network, listen_port: Option<u16>) -> Self {
+        Self {
+            network,
+            listen_port,
+            speaker: None,
+            running: Running::default(),
+        }
+    }
+
+    /// The driver, once started.
+    pub fn speaker(&self) -> Option<&Speaker> {
+        self.speaker.as_ref().map(|(s, _)| s)
+    }
+
+    /// What the driver has been told.
+    pub fn running(&self) -> &Running {
+        &self.running
+    }
+
+    async fn start(&mut self, config: SpeakerConfig) -> Result<(), SpeakerError> {
+        let speaker = match &self.network {
+            Network::Tcp => Speaker::start(config.clone()).await?,
+            Network::Memory(net) => Speaker::start_in_memory(config.clone(), net),
+        };
+        info!(
+            local_as = config.local_as,
+            router_id = %config.router_id,
+            port = config.listen_port,
+            "BGP speaker started"
+        );
+        self.speaker = Some((speaker, config));
+        self.running = Running::default();
+        Ok(())
+    }
+
+    async fn stop(&mut self, message: &str) {
+        if let Some((speaker, _)) = self.speaker.take() {
+            speaker.close(message).await;
+        }
+        self.running = Running::default();
+    }
+
+    /// Brings the driver to `desired`, changing only what differs; returns the plan that
+    /// was carried out (steps that failed are logged and retried next time).
+    pub async fn apply(&mut self, desired: &Desired) -> Result<Plan, SpeakerError> {
+        let Some(settings) = &desired.settings else {
+            if self.speaker.is_some() {
+                self.stop("no BGP configuration").await;
+            }
+            return Ok(Plan::default());
+        };
+        let config = speaker_config(settings, self.listen_port);
+        let listen_changed = self.speaker.as_ref().is_some_and(|(_, c)| {
+            c.listen_port != config.listen_port || c.listen_addresses != config.listen_addresses
+        });
+        if listen_changed {
+            info!("listen port or addresses changed: restarting the BGP speaker");
+            self.stop("BGP listen settings changed").await;
+        }
+        if self.speaker.is_none() {
+            self.start(config).await?;
+        }
+        let plan = diff(&self.running, desired);
+        let Some((speaker, _)) = &self.speaker else {
+            return Ok(plan);
+        };
+        let running = &mut self.running;
+        running.settings = desired.settings.clone();
+        for addr in &plan.remove {
+            match speaker.remove_peer(*addr).await {
+                Ok(()) | Err(SpeakerError::NoSuchPeer(_)) => {
+                    running.peers.remove(addr);
+                    running.routes.remove(addr);
+                    info!(peer = %addr, "session removed");
+                }
+                Err(e) => warn!(peer = %addr, "removing session: {e}"),
+            }
+        }
+        for p in plan.reset.iter().chain(&plan.update) {
+            match speaker.update_peer(peer_config(p)).await {
+                Ok(()) => {
+                    running.peers.insert(p.address, p.clone());
+                    info!(peer = %p.address, name = %p.name, "session reconfigured");
+                }
+                Err(e) => warn!(peer = %p.address, "reconfiguring session: {e}"),
+            }
+        }
+        for p in &plan.add {
+            match speaker.add_peer(peer_config(p)) {
+                Ok(()) => {
+                    running.peers.insert(p.address, p.clone());
+                    running.routes.entry(p.address).or_default();
+                    info!(peer = %p.address, name = %p.name, peer_as = p.peer_as, "session added");
+                }
+                Err(e) => warn!(peer = %p.address, name = %p.name, "adding session: {e}"),
+            }
+        }
+        for (peer, vips) in &plan.withdraw {
+            if !running.peers.contains_key(peer) {
+                continue;
+            }
+            let prefixes: Vec<Prefix> = vips.iter().map(|v| Prefix::host(*v)).collect();
+            match speaker.withdraw(prefixes, Target::Peer(*peer)).await {
+                Ok(()) => {
+                    if let Some(routes) = running.routes.get_mut(peer) {
+                        for v in vips {
+                            routes.remove(v);
+                        }
+                    }
+                }
+                Err(e) => warn!(peer = %peer, "withdrawing: {e}"),
+            }
+        }
+        for (peer, vips) in &plan.announce {
+            if !running.peers.contains_key(peer) {
+                continue;
+            }
+            // One call per attribute set, so the driver packs equal routes together.
+            let mut by_attrs: BTreeMap<Vec<u8>, (&VipAttrs, Vec<IpAddr>)> = BTreeMap::new();
+            for (vip, attrs) in vips {
+                let key = serde_json::to_vec(attrs).unwrap_or_default();
+                by_attrs
+                    .entry(key)
+                    .or_insert((attrs, Vec::new()))
+                    .1
+                    .push(*vip);
+            }
+            for (attrs, group) in by_attrs.into_values() {
+                let prefixes: Vec<Prefix> = group.iter().map(|v| Prefix::host(*v)).collect();
+                match speaker
+                    .announce(prefixes, route_attrs(attrs), Target::Peer(*peer))
+                    .await
+                {
+                    Ok(()) => {
+                        let routes = running.routes.entry(*peer).or_default();
+                        for v in group {
+                            routes.insert(v, attrs.clone());
+                        }
+                    }
+                    Err(e) => warn!(peer = %peer, "announcing: {e}"),
+                }
+            }
+        }
+        Ok(plan)
+    }
+
+    /// Graceful shutdown: routes re-announced with GRACEFUL_SHUTDOWN, `drain` waited, then
+    /// every session closed with Cease carrying `message`.
+    pub async fn shutdown(&mut self, message: &str, drain: Duration) {
+        if let Some((speaker, _)) = self.speaker.take() {
+            speaker.shutdown(message, drain).await;
+        }
+        self.running = Running::default();
+    }
+}

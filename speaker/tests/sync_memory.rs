@@ -1,0 +1,125 @@
+//! The sync onto the real BGP driver, over its in-memory network on paused time: a
+//! router (a plain `bgp::driver::Speaker`) peers with the node's `Applier`; VIPs appear
+//! and disappear on the router as the cluster state changes, and a change that needs no
+//! new session never resets one.
+
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use bgp::driver::{MemoryNetwork, PeerConfig, Speaker, SpeakerConfig};
+use bgp::session::State;
+use common::*;
+use speaker::sync::{Applier, Network};
+use speaker::{ClusterState, Object, desired};
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().expect("ip")
+}
+
+async fn until(what: &str, mut f: impl FnMut() -> bool) {
+    for _ in 0..4000 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn router(net: &MemoryNetwork) -> Speaker {
+    let router = Speaker::start_in_memory(
+        SpeakerConfig {
+            local_as: 65000,
+            router_id: Ipv4Addr::new(10, 0, 0, 254),
+            listen_addresses: vec![ip("10.0.0.254")],
+            listen_port: 179,
+        },
+        net,
+    );
+    let mut p = PeerConfig::new(ip("10.0.0.1"), 65000, 65001, Ipv4Addr::new(10, 0, 0, 254));
+    p.transport.local = Some(ip("10.0.0.254"));
+    p.session.keep_received = true;
+    p.session.connect_retry = Duration::from_secs(5);
+    router.add_peer(p).expect("router peer");
+    router
+}
+
+fn cluster(description: &str, endpoint_ready: bool) -> Vec<Object> {
+    vec![
+        node("n1", &[], Some(true), "10.0.0.1"),
+        conf(65001, "  listenAddresses: [10.0.0.1]\n"),
+        peer(
+            "tor",
+            "10.0.0.254",
+            65000,
+            &format!(
+                "  conf: {{peerAs: 65000, neighborAddress: 10.0.0.254, description: \"{description}\"}}\n  sourceAddress: 10.0.0.1\n  timers: {{config: {{connectRetry: 5}}}}\n"
+            ),
+        ),
+        eip("pool", "192.0.2.0/24", "", "  advertisement: {med: 7}\n"),
+        service("web", "a", &["192.0.2.10"], false),
+        slice("web", "a", "a-1", &[("n1", Some(endpoint_ready))]),
+        service("web", "b", &["192.0.2.11"], false),
+        slice("web", "b", "b-1", &[("n1", Some(true))]),
+    ]
+}
+
+fn received(router: &Speaker) -> u64 {
+    router
+        .peer(ip("10.0.0.1"))
+        .map_or(0, |p| p.prefixes_received_total())
+}
+
+#[tokio::test(start_paused = true)]
+async fn vips_follow_the_cluster_and_sessions_are_not_reset() {
+    let net = MemoryNetwork::new();
+    let router = router(&net);
+    let mut applier = Applier::new(Network::Memory(net.clone()), None);
+    let ctx = ctx("n1");
+
+    let d = desired(&ctx, &ClusterState::from_objects(cluster("first", true)));
+    let plan = applier.apply(&d).await.expect("apply");
+    assert_eq!(plan.add.len(), 1);
+    until("established with both VIPs", || {
+        router
+            .peer(ip("10.0.0.1"))
+            .is_some_and(|p| p.state == State::Established)
+            && received(&router) == 2
+    })
+    .await;
+    let routes = router.received(ip("10.0.0.1")).await.expect("received");
+    assert_eq!(routes.len(), 2);
+
+    // A new description changes nothing on the wire.
+    let d = desired(&ctx, &ClusterState::from_objects(cluster("second", true)));
+    let plan = applier.apply(&d).await.expect("apply");
+    assert_eq!(
+        (plan.update.len(), plan.reset.len(), plan.route_changes()),
+        (1, 0, 0)
+    );
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let p = router.peer(ip("10.0.0.1")).expect("router side");
+    assert_eq!((p.state, p.flaps), (State::Established, 0));
+
+    // The endpoint goes unready: only that VIP is withdrawn.
+    let d = desired(&ctx, &ClusterState::from_objects(cluster("second", false)));
+    let plan = applier.apply(&d).await.expect("apply");
+    assert_eq!(plan.withdraw[&ip("10.0.0.254")], vec![ip("192.0.2.10")]);
+    assert!(plan.announce.is_empty());
+    until("one VIP left", || received(&router) == 1).await;
+    assert_eq!(router.peer(ip("10.0.0.1")).expect("peer").flaps, 0);
+
+    // Applying the same state again is a no-op.
+    assert!(applier.apply(&d).await.expect("apply").is_empty());
+
+    // Graceful shutdown closes the session.
+    applier.shutdown("test over", Duration::from_secs(1)).await;
+    until("session down", || {
+        router
+            .peer(ip("10.0.0.1"))
+            .is_some_and(|p| p.state != State::Established)
+    })
+    .await;
+}
