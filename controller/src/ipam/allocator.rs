@@ -128,34 +128,31 @@ impl Allocator {
             request.address_of(f).is_some()
         })?;
 
-        let previous = self
-            .services
-            .get(&request.service)
-            .map(|a| (a.addresses.clone(), a.terms.clone()));
+        let kept_all = served.iter().all(|(_, p)| p.kept);
         let addresses: Vec<AssignedAddress> = served
-            .iter()
+            .into_iter()
             .map(|(_, p)| AssignedAddress {
                 address: p.address,
-                pool: p.pool.clone(),
+                pool: p.pool,
             })
             .collect();
-        let (released, changed) = match &previous {
-            Some((old, terms)) => {
-                let released: Vec<_> = old
+        let previous = self.services.get(&request.service);
+        let released: Vec<AssignedAddress> = previous
+            .map(|a| {
+                a.addresses
                     .iter()
-                    .filter(|a| !addresses.contains(a))
+                    .filter(|x| !addresses.contains(x))
                     .cloned()
-                    .collect();
-                let changed = !served.iter().all(|(_, p)| p.kept)
-                    || !released.is_empty()
-                    || *terms != request.sharing;
-                (released, changed)
-            }
-            None => (Vec::new(), true),
-        };
+                    .collect()
+            })
+            .unwrap_or_default();
+        let changed = previous
+            .is_none_or(|a| !kept_all || !released.is_empty() || a.terms != request.sharing);
         if changed {
-            // Re-hold everything so a changed sharing key is recorded on the address.
-            self.release(&request.service);
+            if previous.is_some() {
+                // Re-hold everything so a changed sharing key is recorded on the address.
+                self.release(&request.service);
+            }
             for a in &addresses {
                 if let Some(pool) = self.pools.get_mut(&a.pool) {
                     pool.hold(

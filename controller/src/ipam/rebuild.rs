@@ -73,14 +73,16 @@ impl Allocator {
             c.addresses.sort();
             c.addresses.dedup();
         }
-        claims.sort_by(|a, b| {
+        // Sort references: claims are large and moving them dominated the rebuild.
+        let mut order: Vec<&ExistingClaim> = claims.iter().collect();
+        order.sort_unstable_by(|a, b| {
             (a.created.is_none(), a.created, &a.request.service)
                 .cmp(&(b.created.is_none(), b.created, &b.request.service))
                 .then_with(|| a.addresses.cmp(&b.addresses))
                 .then_with(|| a.request.cmp(&b.request))
         });
         let mut refused = Vec::new();
-        for claim in &claims {
+        for claim in order {
             for &address in &claim.addresses {
                 if let Err(error) = allocator.restore(&claim.request, address) {
                     refused.push(Refusal {
@@ -131,23 +133,32 @@ impl Allocator {
         if let Some(pool) = self.pools.get_mut(&pool_name) {
             pool.hold(n, request.service.clone(), request.sharing.key.as_deref());
         }
-        let assignment = self
-            .services
-            .entry(request.service.clone())
-            .or_insert_with(|| Assignment {
-                addresses: Vec::new(),
-                terms: request.sharing.clone(),
-            });
-        assignment.addresses.push(AssignedAddress {
-            address,
-            pool: pool_name,
-        });
-        // Family order as the Service wants it, so a later allocate reports the same order.
-        let order = request.wanted_families().unwrap_or_default();
-        assignment.addresses.sort_by_key(|a| {
-            let f = Family::of(a.address);
-            order.iter().position(|x| *x == f).unwrap_or(order.len())
-        });
+        match self.services.get_mut(&request.service) {
+            None => {
+                self.services.insert(
+                    request.service.clone(),
+                    Assignment {
+                        addresses: vec![AssignedAddress {
+                            address,
+                            pool: pool_name,
+                        }],
+                        terms: request.sharing.clone(),
+                    },
+                );
+            }
+            Some(assignment) => {
+                assignment.addresses.push(AssignedAddress {
+                    address,
+                    pool: pool_name,
+                });
+                // Family order as the Service wants it, so a later allocate reports the same.
+                let order = request.wanted_families().unwrap_or_default();
+                assignment.addresses.sort_by_key(|a| {
+                    let f = Family::of(a.address);
+                    order.iter().position(|x| *x == f).unwrap_or(order.len())
+                });
+            }
+        }
         Ok(())
     }
 }
