@@ -33,7 +33,7 @@ pub const FLAG_PARTIAL: u8 = 0x20;
 pub const FLAG_EXTENDED_LENGTH: u8 = 0x10;
 
 /// One path attribute: its flags as received (or canonical ones) and its value.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct PathAttribute {
     /// Attribute flags (high four bits meaningful; low four kept as received).
     pub flags: u8,
@@ -327,6 +327,15 @@ pub(crate) fn canonical_flags(type_code: u8) -> Option<u8> {
         | ty::LARGE_COMMUNITY => FLAG_OPTIONAL | FLAG_TRANSITIVE,
         _ => return None,
     })
+}
+
+impl fmt::Debug for PathAttribute {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PathAttribute")
+            .field("flags", &format_args!("{:#04x}", self.flags))
+            .field("value", &self.value)
+            .finish()
+    }
 }
 
 impl PathAttribute {

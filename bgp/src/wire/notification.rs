@@ -12,6 +12,8 @@
 //!
 //! Registry: <https://www.iana.org/assignments/bgp-parameters/bgp-parameters.xhtml#bgp-parameters-3>
 
+use std::fmt;
+
 use bytes::{BufMut, BytesMut};
 
 macro_rules! subcodes {
@@ -212,12 +214,41 @@ impl ErrorCode {
 pub const MAX_SHUTDOWN_COMMUNICATION: usize = 255;
 
 /// A NOTIFICATION message (RFC 4271 §4.5).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+///
+/// `Debug` shows the data as an RFC 9003 shutdown communication when it is one, else in hex.
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Notification {
     /// Error code and subcode.
     pub code: ErrorCode,
     /// Diagnostic data, as sent; its meaning depends on the code.
     pub data: Vec<u8>,
+}
+
+impl fmt::Debug for Notification {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Notification");
+        d.field("code", &self.code);
+        match self.shutdown_communication() {
+            Some(text) if usize::from(self.data[0]) + 1 == self.data.len() => {
+                d.field("shutdown_communication", &text)
+            }
+            _ => d.field("data", &format_args!("{}", Hex(&self.data))),
+        };
+        d.finish()
+    }
+}
+
+/// Bytes shown as lowercase hex.
+struct Hex<'a>(&'a [u8]);
+
+impl fmt::Display for Hex<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"")?;
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        f.write_str("\"")
+    }
 }
 
 impl Notification {
