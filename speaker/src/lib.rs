@@ -5,8 +5,12 @@
 //! `diff` (what must change against what runs), then the sources, the sync onto the BGP
 //! driver, and the binaries' HTTP surfaces.
 
+pub mod admin;
+pub mod daemon;
 pub mod desired;
 pub mod diff;
+pub mod http;
+pub mod netlink;
 pub mod source;
 pub mod state;
 pub mod sync;

@@ -1,3 +1,155 @@
-//! `berth-speaker` (being written).
+//! `berth-speaker`: the per-node daemon. Reads cluster state from Kubernetes (default) or
+//! from a directory of manifests (`--state-dir`), announces this node's VIPs over BGP with
+//! itself as next hop, serves metrics/health and a read-only admin API, and on SIGTERM
+//! drains (GRACEFUL_SHUTDOWN) before closing its sessions.
 
-fn main() {}
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Parser, ValueEnum};
+use speaker::NodeContext;
+use speaker::admin::{admin_route, health_route};
+use speaker::daemon::{Options, Shared, run};
+use speaker::source::{self, DIR_POLL_INTERVAL};
+use speaker::sync::Network;
+use tokio::net::TcpListener;
+use tokio::signal::unix::{SignalKind, signal};
+use tracing::{info, warn};
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Berth's per-node BGP speaker.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// This node's name (the Node object's name).
+    #[arg(long, env = "NODE_NAME")]
+    node_name: String,
+    /// Standalone mode: read manifests (multi-document YAML) from this directory instead
+    /// of the Kubernetes API; it is polled for changes.
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
+    /// The speaker's namespace (where Secret references without a namespace point).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "berth-system")]
+    namespace: String,
+    /// BGP port to listen on (overrides BgpConf spec.listenPort).
+    #[arg(long)]
+    listen_port: Option<u16>,
+    /// Router ID when neither BgpConf nor the Node's InternalIP gives one (default: the
+    /// host's first usable IPv4 address, found through rtnetlink).
+    #[arg(long)]
+    router_id: Option<Ipv4Addr>,
+    /// Prometheus metrics, /healthz and /readyz.
+    #[arg(long, default_value = "0.0.0.0:7472")]
+    metrics_addr: SocketAddr,
+    /// Read-only JSON admin API (for berthctl); keep it on localhost.
+    #[arg(long, default_value = "127.0.0.1:7473")]
+    admin_addr: SocketAddr,
+    /// Log format.
+    #[arg(long, value_enum, default_value = "text")]
+    log_format: LogFormat,
+    /// Put the announced VIPs on this dummy device (created if missing).
+    #[arg(long)]
+    vip_interface: Option<String>,
+    /// Seconds routes stay marked GRACEFUL_SHUTDOWN on SIGTERM before sessions close.
+    #[arg(long, default_value_t = 5)]
+    drain_seconds: u64,
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn serve(
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    route: fn(&speaker::admin::View, &str) -> speaker::http::Response,
+) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    tokio::spawn(speaker::http::serve(listener, move |path| {
+        route(&shared.view(), path)
+    }));
+    Ok(())
+}
+
+async fn terminated() {
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            warn!("no SIGTERM handler: {e}");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => info!("SIGTERM"),
+        _ = tokio::signal::ctrl_c() => info!("SIGINT"),
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    init_logs(args.log_format);
+    let fallback_router_id = match args.router_id {
+        Some(id) => Some(id),
+        None => match speaker::netlink::host_router_id().await {
+            Ok(id) => id,
+            Err(e) => {
+                warn!("could not read the host's addresses: {e}");
+                None
+            }
+        },
+    };
+    let ctx = NodeContext {
+        node_name: args.node_name.clone(),
+        namespace: args.namespace.clone(),
+        fallback_router_id,
+    };
+    let shared = Arc::new(Shared::default());
+    serve(args.metrics_addr, shared.clone(), health_route).await?;
+    serve(args.admin_addr, shared.clone(), admin_route).await?;
+    let (tx, rx) = tokio::sync::watch::channel(None);
+    match &args.state_dir {
+        Some(dir) => {
+            info!(node = %args.node_name, dir = %dir.display(), "standalone mode");
+            tokio::spawn(source::run_dir(dir.clone(), DIR_POLL_INTERVAL, tx));
+        }
+        None => {
+            info!(node = %args.node_name, "Kubernetes mode");
+            let client = kube::Client::try_default().await.context(
+                "connecting to the Kubernetes API (use --state-dir for standalone mode)",
+            )?;
+            tokio::spawn(source::kube::run_kube(
+                client,
+                args.node_name.clone(),
+                args.namespace.clone(),
+                tx,
+            ));
+        }
+    }
+    let options = Options {
+        ctx,
+        listen_port: args.listen_port,
+        vip_interface: args.vip_interface.clone(),
+        drain: Duration::from_secs(args.drain_seconds),
+        network: Network::Tcp,
+    };
+    run(options, rx, shared, terminated()).await;
+    Ok(())
+}

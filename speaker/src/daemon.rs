@@ -1,0 +1,128 @@
+//! The speaker's main loop: each new cluster state → `desired` → `Applier::apply` (only
+//! the difference) → VIPs on the local device, with the result published for the HTTP
+//! surfaces. On shutdown: graceful shutdown of every session, then the VIPs come off.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tracing::{info, warn};
+
+use crate::admin::View;
+use crate::desired::{NodeContext, desired};
+use crate::netlink::VipDevice;
+use crate::source::StateReceiver;
+use crate::sync::{Applier, Network};
+
+/// How the daemon runs.
+pub struct Options {
+    /// Who decides.
+    pub ctx: NodeContext,
+    /// Overrides `BgpConf.spec.listenPort`.
+    pub listen_port: Option<u16>,
+    /// Put announced VIPs on this dummy device.
+    pub vip_interface: Option<String>,
+    /// How long routes stay marked GRACEFUL_SHUTDOWN before sessions close.
+    pub drain: Duration,
+    /// The network the BGP driver uses.
+    pub network: Network,
+}
+
+/// The daemon's state shared with the HTTP surfaces.
+#[derive(Default)]
+pub struct Shared {
+    view: Mutex<View>,
+}
+
+impl Shared {
+    /// Locks the view.
+    pub fn view(&self) -> MutexGuard<'_, View> {
+        // A poisoned lock means a panic elsewhere; the view is still readable.
+        self.view.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Runs until `shutdown` resolves or the source ends, then shuts BGP down gracefully.
+pub async fn run(
+    options: Options,
+    mut states: StateReceiver,
+    shared: Arc<Shared>,
+    shutdown: impl Future<Output = ()>,
+) {
+    shared.view().node = options.ctx.node_name.clone();
+    let mut applier = Applier::new(options.network.clone(), options.listen_port);
+    let mut device = match &options.vip_interface {
+        None => None,
+        Some(name) => match VipDevice::open(name).await {
+            Ok(d) => Some(d),
+            Err(e) => {
+                warn!("VIPs will not be put on {name}: {e}");
+                None
+            }
+        },
+    };
+    tokio::pin!(shutdown);
+    loop {
+        let state = states.borrow_and_update().clone();
+        if let Some(state) = state {
+            let started = Instant::now();
+            let want = desired(&options.ctx, &state);
+            for p in &want.problems {
+                warn!(kind = %p.kind, name = %p.name, "skipped: {}", p.message);
+            }
+            let result = applier.apply(&want).await;
+            if let Some(d) = device.as_mut() {
+                let vips: BTreeSet<IpAddr> = want.announce.keys().copied().collect();
+                d.sync(&vips).await;
+            }
+            let took = started.elapsed();
+            let mut view = shared.view();
+            match result {
+                Ok(plan) => {
+                    if !plan.is_empty() {
+                        info!(
+                            added = plan.add.len(),
+                            removed = plan.remove.len(),
+                            reset = plan.reset.len(),
+                            updated = plan.update.len(),
+                            routes = plan.route_changes(),
+                            micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
+                            "synced"
+                        );
+                    }
+                    view.route_changes += plan.route_changes() as u64;
+                    view.ready = true;
+                }
+                Err(e) => warn!("BGP speaker could not start: {e}"),
+            }
+            view.syncs += 1;
+            view.last_sync = took;
+            view.sync_total += took;
+            view.running = applier.running().clone();
+            view.speaker = applier.speaker().cloned();
+            view.desired = Some(want);
+        }
+        tokio::select! {
+            changed = states.changed() => {
+                if changed.is_err() {
+                    info!("state source ended");
+                    break;
+                }
+            }
+            () = &mut shutdown => {
+                info!("shutting down");
+                break;
+            }
+        }
+    }
+    shared.view().ready = false;
+    applier
+        .shutdown("berth-speaker shutting down", options.drain)
+        .await;
+    if let Some(d) = device.as_mut() {
+        d.sync(&BTreeSet::new()).await;
+    }
+    info!("BGP sessions closed");
+}
