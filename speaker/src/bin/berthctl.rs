@@ -22,7 +22,7 @@ struct Args {
     #[arg(long, env = "BERTH_ADMIN_ADDR", default_value = "127.0.0.1:7473")]
     addr: String,
     /// Output format.
-    #[arg(short = 'o', long, value_enum, default_value = "table")]
+    #[arg(short = 'o', long, value_enum, default_value = "table", global = true)]
     output: Output,
     #[command(subcommand)]
     what: What,

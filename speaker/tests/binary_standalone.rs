@@ -1,0 +1,237 @@
+//! The real `berth-speaker` binary in standalone mode over loopback TCP, against a router
+//! that is a plain `bgp::driver::Speaker` in the test: the VIP arrives with the node as
+//! next hop; `berthctl` shows the session and the VIP; an endpoint going unready withdraws
+//! it; a broken manifest changes nothing; SIGTERM drains with GRACEFUL_SHUTDOWN, then
+//! closes. No root needed: 127.0.0.1 is the node, 127.0.0.2 the router.
+
+use std::net::{IpAddr, Ipv4Addr, TcpListener};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bgp::driver::{PeerConfig, Speaker, SpeakerConfig};
+use bgp::rib::route::GRACEFUL_SHUTDOWN;
+use bgp::session::{ConnectMode, State};
+
+/// Kills the child on drop (the test may panic).
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port(ip: &str) -> u16 {
+    TcpListener::bind((ip, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn manifests(router_port: u16, endpoint_ready: bool) -> String {
+    format!(
+        r#"apiVersion: v1
+kind: Node
+metadata:
+  name: n1
+status:
+  addresses:
+  - {{type: InternalIP, address: 127.0.0.1}}
+---
+apiVersion: network.kubesphere.io/v1alpha2
+kind: BgpConf
+metadata: {{name: default}}
+spec:
+  as: 65001
+  listenAddresses: [127.0.0.1]
+---
+apiVersion: network.kubesphere.io/v1alpha2
+kind: BgpPeer
+metadata: {{name: tor}}
+spec:
+  conf: {{peerAs: 65000, neighborAddress: 127.0.0.2}}
+  transport: {{remotePort: {router_port}}}
+  sourceAddress: 127.0.0.1
+  timers: {{config: {{connectRetry: "1", holdTime: "9"}}}}
+---
+apiVersion: network.kubesphere.io/v1alpha2
+kind: Eip
+metadata: {{name: pool}}
+spec: {{address: 192.0.2.0/24}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{namespace: web, name: a}}
+spec:
+  type: LoadBalancer
+  ports: [{{port: 80}}]
+status:
+  loadBalancer:
+    ingress: [{{ip: 192.0.2.10}}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  namespace: web
+  name: a-1
+  labels: {{kubernetes.io/service-name: a}}
+addressType: IPv4
+endpoints:
+- addresses: [10.244.0.1]
+  nodeName: n1
+  conditions: {{ready: {endpoint_ready}}}
+"#
+    )
+}
+
+fn write(dir: &Path, text: &str) {
+    // Write and rename, as the controller does, so the speaker never reads half a file.
+    let tmp = dir.join(".cluster.yaml.tmp");
+    std::fs::write(&tmp, text).expect("write");
+    std::fs::rename(&tmp, dir.join("cluster.yaml")).expect("rename");
+}
+
+async fn until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out after {timeout:?} waiting for {what}");
+}
+
+fn berthctl(admin: &str, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_berthctl"))
+        .arg("--addr")
+        .arg(admin)
+        .args(args)
+        .output()
+        .expect("run berthctl");
+    assert!(
+        out.status.success(),
+        "berthctl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn node_ip() -> IpAddr {
+    IpAddr::V4(Ipv4Addr::LOCALHOST)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standalone_speaker_announces_withdraws_and_drains() {
+    let router_port = free_port("127.0.0.2");
+    let mut config = SpeakerConfig::new(65000, Ipv4Addr::new(127, 0, 0, 2));
+    config.listen_addresses = vec!["127.0.0.2".parse().expect("ip")];
+    config.listen_port = router_port;
+    let router = Speaker::start(config).await.expect("router listens");
+    let mut p = PeerConfig::new(node_ip(), 65000, 65001, Ipv4Addr::new(127, 0, 0, 2));
+    p.session.mode = ConnectMode::Passive;
+    p.session.keep_received = true;
+    router.add_peer(p).expect("router peer");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), &manifests(router_port, true));
+    let admin = format!("127.0.0.1:{}", free_port("127.0.0.1"));
+    let metrics = format!("127.0.0.1:{}", free_port("127.0.0.1"));
+    let child = Command::new(env!("CARGO_BIN_EXE_berth-speaker"))
+        .args(["--node-name", "n1", "--state-dir"])
+        .arg(dir.path())
+        .args(["--listen-port", &free_port("127.0.0.1").to_string()])
+        .args(["--admin-addr", &admin, "--metrics-addr", &metrics])
+        .args(["--drain-seconds", "2", "--log-format", "json"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start berth-speaker");
+    let mut child = Proc(child);
+
+    let received = |r: &Speaker| r.peer(node_ip()).map_or(0, |p| p.prefixes_received_total());
+    until("the VIP at the router", Duration::from_secs(30), || {
+        received(&router) == 1
+    })
+    .await;
+    let routes = router.received(node_ip()).await.expect("received");
+    assert_eq!(routes.len(), 1, "{routes:?}");
+    let shown = format!("{routes:?}");
+    assert!(shown.contains("192.0.2.10"), "{shown}");
+    assert!(
+        shown.contains("127.0.0.1"),
+        "next hop is the node itself: {shown}"
+    );
+
+    let peers = berthctl(&admin, &["peers"]);
+    assert!(
+        peers.contains("tor") && peers.contains("Established"),
+        "{peers}"
+    );
+    let vips = berthctl(&admin, &["vips", "-o", "json"]);
+    let vips: serde_json::Value = serde_json::from_str(&vips).expect("json");
+    assert_eq!(vips[0]["announced"], true);
+    let (status, body) =
+        speaker::http::get(&metrics, "/readyz", Duration::from_secs(5)).expect("readyz");
+    assert_eq!(status, 200, "{body}");
+    let (_, body) =
+        speaker::http::get(&metrics, "/metrics", Duration::from_secs(5)).expect("metrics");
+    assert!(
+        body.contains("berth_speaker_session_up{peer=\"127.0.0.2\"} 1"),
+        "{body}"
+    );
+    assert!(body.contains("berth_speaker_vips_announced 1"), "{body}");
+
+    // The endpoint goes unready: the VIP is withdrawn, the session stays.
+    write(dir.path(), &manifests(router_port, false));
+    until("the withdrawal", Duration::from_secs(10), || {
+        received(&router) == 0
+    })
+    .await;
+    let why = berthctl(&admin, &["vips"]);
+    assert!(why.contains("no ready endpoint"), "{why}");
+
+    // A broken manifest changes nothing; fixing it announces again.
+    write(dir.path(), "kind: Node\nmetadata: {name: [\n");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        router.peer(node_ip()).map(|p| p.state),
+        Some(State::Established)
+    );
+    write(dir.path(), &manifests(router_port, true));
+    until("the VIP again", Duration::from_secs(10), || {
+        received(&router) == 1
+    })
+    .await;
+    assert_eq!(
+        router.peer(node_ip()).map(|p| p.flaps),
+        Some(0),
+        "no session reset"
+    );
+
+    // SIGTERM: the route is re-announced with GRACEFUL_SHUTDOWN, then the session closes.
+    let pid = child.0.id().to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let mut drained = false;
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) && !drained {
+        let routes = router.received(node_ip()).await.unwrap_or_default();
+        drained = format!("{routes:?}").contains(&format!("{:?}", GRACEFUL_SHUTDOWN));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(drained, "routes were not marked GRACEFUL_SHUTDOWN");
+    until("the session down", Duration::from_secs(15), || {
+        router
+            .peer(node_ip())
+            .is_some_and(|p| p.state != State::Established)
+    })
+    .await;
+    let status = child.0.wait().expect("wait");
+    assert!(status.success(), "berth-speaker exited with {status}");
+}
