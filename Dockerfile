@@ -59,5 +59,5 @@ COPY --from=build /out/berthctl /berthctl
 # Root on purpose, with only CAP_NET_BIND_SERVICE left by the DaemonSet (see header).
 # hadolint ignore=DL3002
 USER 0:0
-EXPOSE 179 9473
+EXPOSE 179 7472
 ENTRYPOINT ["/berth-speaker"]

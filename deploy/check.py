@@ -14,9 +14,10 @@ the tools into a virtualenv first).
 5. The install itself keeps its promises: least-privilege RBAC (no wildcards, Secrets only
    through a namespaced Role), two controller replicas with leader election, the speaker on
    the host network with NODE_NAME from the downward API, tolerating every taint, one node at
-   a time, probes on /healthz and /readyz, scrape annotations, no capability beyond
-   NET_BIND_SERVICE (and that one only for a port below 1024), a grace period longer than the
-   speaker's drain, and every command-line flag known to the binary's clap definition.
+   a time, probes on /healthz and /readyz, scrape annotations, exactly the capabilities its
+   flags need (NET_BIND_SERVICE for a BGP port below 1024, NET_ADMIN for --vip-interface), a
+   grace period longer than the speaker's drain, and every command-line flag known to the
+   binary's clap definition.
 6. The Dockerfile parses with BuildKit's own parser and passes hadolint; its final stages are
    distroless/static running the right binaries, the controller as non-root. It is NOT built:
    CI has no container engine.
@@ -45,9 +46,10 @@ CHART = DEPLOY / "chart"
 NAMESPACE = "berth-system"
 # The oldest release the chart accepts (Chart.yaml kubeVersion) and the newest the validator knows.
 K8S_VERSIONS = ["1.27.0", kubernetes_validate.latest_version()]
-# The speaker drains (withdraws, then closes sessions with Cease) for at most this long after
-# SIGTERM; the DaemonSet's grace period must be longer.
-SPEAKER_DRAIN_SECONDS = 30
+# berth-speaker's --drain-seconds default; the DaemonSet's grace period must exceed the drain
+# by this margin (closing sessions, exiting).
+SPEAKER_DEFAULT_DRAIN_SECONDS = 5
+GRACE_MARGIN_SECONDS = 10
 BERTH_GROUP = "network.kubesphere.io"
 
 problems: list[str] = []
@@ -227,7 +229,11 @@ def find(objects: list[dict], kind: str, name: str) -> dict | None:
     )
 
 
-def check_install(objects: list[dict], label: str, expect_listen_port: int) -> None:
+def arg_value(args: list[str], flag: str) -> str | None:
+    return next((a.split("=", 1)[1] for a in args if a.startswith(f"--{flag}=")), None)
+
+
+def check_install(objects: list[dict], label: str) -> None:
     where = lambda what: f"{label}: {what}"  # noqa: E731
 
     kinds_names = {(o["kind"], o["metadata"]["name"]) for o in objects}
@@ -281,15 +287,26 @@ def check_install(objects: list[dict], label: str, expect_listen_port: int) -> N
     rolling = spec.get("updateStrategy", {}).get("rollingUpdate", {})
     if rolling.get("maxUnavailable") != 1:
         fail(w, "updateStrategy.rollingUpdate.maxUnavailable must be 1")
+    args = c.get("args", [])
     grace = ps.get("terminationGracePeriodSeconds", 30)
-    if grace <= SPEAKER_DRAIN_SECONDS:
-        fail(w, f"terminationGracePeriodSeconds {grace} must exceed the {SPEAKER_DRAIN_SECONDS}s drain")
-    if f"--listen-port={expect_listen_port}" not in c.get("args", []):
-        fail(w, f"expected --listen-port={expect_listen_port}")
+    drain = int(arg_value(args, "drain-seconds") or SPEAKER_DEFAULT_DRAIN_SECONDS)
+    if grace <= drain + GRACE_MARGIN_SECONDS:
+        fail(w, f"terminationGracePeriodSeconds {grace} must exceed the {drain}s drain "
+                f"by more than {GRACE_MARGIN_SECONDS}s")  # fmt: skip
+    # The BGP port: --listen-port, else the BgpConf `default` installed with it, else 179.
+    conf = find(objects, "BgpConf", "default")
+    port = int(
+        arg_value(args, "listen-port") or (conf or {}).get("spec", {}).get("listenPort") or 179
+    )
+    wanted = set()
+    if port < 1024:
+        wanted.add("NET_BIND_SERVICE")
+    if arg_value(args, "vip-interface"):
+        wanted.add("NET_ADMIN")  # creates a dummy link and puts addresses on it
     added = set(c.get("securityContext", {}).get("capabilities", {}).get("add", []))
-    wanted = {"NET_BIND_SERVICE"} if expect_listen_port < 1024 else set()
     if added != wanted:
-        fail(w, f"capabilities added {sorted(added)}, expected exactly {sorted(wanted)}")
+        fail(w, f"capabilities added {sorted(added)}, expected exactly {sorted(wanted)} "
+                f"(BGP port {port})")  # fmt: skip
     check_container(pod, c, w, ROOT / "speaker/src/bin/berth-speaker.rs")
 
 
@@ -430,7 +447,7 @@ def main() -> int:
     print(f"  kustomize rendered {len(objects)} objects")
     validate(objects, crds, "kustomize")
     if objects:
-        check_install(objects, "kustomize", expect_listen_port=179)
+        check_install(objects, "kustomize")
 
     examples = 0
     for path in sorted((DEPLOY / "examples").glob("*.yaml")):
@@ -443,7 +460,7 @@ def main() -> int:
     if default is not None:
         print(f"  chart rendered {len(default)} objects with default values")
         validate(default, crds, "chart (default values)")
-        check_install(default, "chart (default values)", expect_listen_port=179)
+        check_install(default, "chart (default values)")
         missing = {(o["kind"], o["metadata"]["name"]) for o in objects} - {
             (o["kind"], o["metadata"]["name"]) for o in default
         }
@@ -454,19 +471,18 @@ def main() -> int:
     if rendered is not None:
         print(f"  chart rendered {len(rendered)} objects with values-example.yaml")
         validate(rendered, crds, "chart (values-example.yaml)")
-        check_install(
-            rendered,
-            "chart (values-example.yaml)",
-            expect_listen_port=example_values["speaker"]["listenPort"],
-        )
+        check_install(rendered, "chart (values-example.yaml)")
         if not any(o["kind"] == "Eip" for o in rendered) or not find(rendered, "BgpConf", "default"):
             fail("chart (values-example.yaml)", "pools and BgpConf from values not rendered")
     # Two replicas without leader election would hand out addresses twice: the chart refuses.
     before = len(problems)
     refused = render_chart({"controller": {"leaderElection": False}}, "guard")
+    cut_short = render_chart({"speaker": {"drainSeconds": 55}}, "guard")
     del problems[before:]
     if refused is not None:
         fail("chart", "renders 2 controller replicas without leader election (must fail)")
+    if cut_short is not None:
+        fail("chart", "renders a grace period that cuts the speaker's drain short (must fail)")
 
     check_dockerfile(hadolint)
     print("  Dockerfile parsed and linted (not built: no container engine in CI)")
