@@ -65,8 +65,9 @@ pub async fn run(
     };
     tokio::pin!(shutdown);
     loop {
-        let state = states.borrow_and_update().clone();
-        if let Some(state) = state {
+        let feed = states.borrow_and_update().clone();
+        shared.view().source_error = feed.error;
+        if let Some(state) = feed.state {
             let started = Instant::now();
             let want = desired(&options.ctx, &state);
             for p in &want.problems {

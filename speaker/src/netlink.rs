@@ -31,10 +31,18 @@ fn connect() -> Result<Handle, NetlinkError> {
     Ok(handle)
 }
 
+/// The address of an address message: IFA_LOCAL when present (IPv4; it differs from
+/// IFA_ADDRESS on point-to-point links), else IFA_ADDRESS (IPv6 carries only that).
 fn address_of(m: &AddressMessage) -> Option<IpAddr> {
-    m.attributes.iter().find_map(|a| match a {
+    let local = m.attributes.iter().find_map(|a| match a {
         AddressAttribute::Local(ip) => Some(*ip),
         _ => None,
+    });
+    local.or_else(|| {
+        m.attributes.iter().find_map(|a| match a {
+            AddressAttribute::Address(ip) => Some(*ip),
+            _ => None,
+        })
     })
 }
 
@@ -65,7 +73,17 @@ pub async fn host_router_id() -> Result<Option<Ipv4Addr>, NetlinkError> {
     Ok(found.first().map(|(_, a)| *a))
 }
 
-/// A dummy device holding this node's announced VIPs.
+/// Whether a host route found on the device at start may be a VIP of an earlier run
+/// (never the loopback or link-local addresses a device like `lo` carries anyway).
+fn adoptable(a: IpAddr) -> bool {
+    match a {
+        IpAddr::V4(v4) => usable_router_id(v4),
+        IpAddr::V6(v6) => !(v6.is_loopback() || v6.is_unicast_link_local() || v6.is_unspecified()),
+    }
+}
+
+/// A device holding this node's announced VIPs: a dummy device Berth creates, or any
+/// existing device (such as `lo`).
 pub struct VipDevice {
     handle: Handle,
     name: String,
@@ -74,8 +92,9 @@ pub struct VipDevice {
 }
 
 impl VipDevice {
-    /// Creates the dummy device `name` if missing, brings it up, and adopts the host
-    /// routes (/32, /128) already on it (left by an earlier run).
+    /// Uses the device `name`, creating it as a dummy device when missing (the kernel
+    /// needs the `dummy` driver for that), brings it up, and adopts the host routes (/32,
+    /// /128) already on it (left by an earlier run).
     pub async fn open(name: &str) -> Result<VipDevice, NetlinkError> {
         let handle = connect()?;
         let index = match Self::find(&handle, name).await? {
@@ -116,6 +135,7 @@ impl VipDevice {
             };
             if m.header.prefix_len == host
                 && let Some(a) = address_of(&m)
+                && adoptable(a)
             {
                 held.insert(a);
             }

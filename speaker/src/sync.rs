@@ -11,10 +11,12 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use bgp::driver::{MemoryNetwork, PeerConfig, Speaker, SpeakerConfig, SpeakerError, Target};
+use bgp::driver::{
+    MemoryNetwork, PeerConfig, Speaker, SpeakerConfig, SpeakerError, StateChange, Target,
+};
 use bgp::rib::route::{Community, LargeCommunity};
 use bgp::rib::{Prefix, RouteAttrs};
-use bgp::session::{ConnectMode, GracefulRestart, MaxPrefix};
+use bgp::session::{ConnectMode, GracefulRestart, MaxPrefix, State};
 use bgp::wire::Family;
 use tracing::{info, warn};
 
@@ -105,6 +107,24 @@ pub fn speaker_config(s: &SpeakerSettings, listen_port: Option<u16>) -> SpeakerC
     c
 }
 
+/// Logs every session going up or down, until the speaker is dropped.
+async fn log_state_changes(mut changes: tokio::sync::broadcast::Receiver<StateChange>) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        match changes.recv().await {
+            Ok(c) if c.to == State::Established => {
+                info!(peer = %c.address, "session up");
+            }
+            Ok(c) if c.from == State::Established => {
+                warn!(peer = %c.address, to = ?c.to, "session down");
+            }
+            Ok(_) => {}
+            Err(RecvError::Lagged(n)) => warn!("{n} session state changes not logged"),
+            Err(RecvError::Closed) => return,
+        }
+    }
+}
+
 /// Which network the driver runs on.
 #[derive(Clone)]
 pub enum Network {
@@ -154,6 +174,7 @@ impl Applier {
             port = config.listen_port,
             "BGP speaker started"
         );
+        tokio::spawn(log_state_changes(speaker.subscribe()));
         self.speaker = Some((speaker, config));
         self.running = Running::default();
         Ok(())

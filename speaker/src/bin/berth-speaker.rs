@@ -124,7 +124,7 @@ async fn main() -> anyhow::Result<()> {
     let shared = Arc::new(Shared::default());
     serve(args.metrics_addr, shared.clone(), health_route).await?;
     serve(args.admin_addr, shared.clone(), admin_route).await?;
-    let (tx, rx) = tokio::sync::watch::channel(None);
+    let (tx, rx) = tokio::sync::watch::channel(source::Feed::default());
     match &args.state_dir {
         Some(dir) => {
             info!(node = %args.node_name, dir = %dir.display(), "standalone mode");

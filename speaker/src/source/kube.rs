@@ -120,7 +120,7 @@ pub async fn run_kube(client: Client, node_name: String, namespace: String, tx: 
     info!("initial lists complete");
     loop {
         let state = stores.state();
-        tx.send_replace(Some(Arc::new(state)));
+        tx.send_modify(|f| f.state = Some(Arc::new(state)));
         changed.notified().await;
         tokio::time::sleep(DEBOUNCE).await;
         if tx.is_closed() {

@@ -14,10 +14,20 @@ use tracing::{error, info};
 
 use crate::state::ClusterState;
 
-/// The channel a source publishes on: `None` until the first complete read.
-pub type StateSender = watch::Sender<Option<Arc<ClusterState>>>;
+/// What a source publishes.
+#[derive(Clone, Debug, Default)]
+pub struct Feed {
+    /// The last complete, good state; `None` until the first one.
+    pub state: Option<Arc<ClusterState>>,
+    /// Why the source cannot read a newer state right now (e.g. a manifest's file and
+    /// line), while `state` stays in force.
+    pub error: Option<String>,
+}
+
+/// The channel a source publishes on.
+pub type StateSender = watch::Sender<Feed>;
 /// The receiving end of a [`StateSender`].
-pub type StateReceiver = watch::Receiver<Option<Arc<ClusterState>>>;
+pub type StateReceiver = watch::Receiver<Feed>;
 
 /// How often the standalone directory is read for changes.
 pub const DIR_POLL_INTERVAL: Duration = Duration::from_millis(200);
@@ -37,10 +47,14 @@ pub async fn run_dir(dir: PathBuf, interval: Duration, tx: StateSender) {
             dir::Poll::Unchanged => {}
             dir::Poll::Changed(state) => {
                 info!(dir = %watcher.dir().display(), objects = state.len(), "manifests read");
-                tx.send_replace(Some(Arc::new(state)));
+                tx.send_modify(|f| {
+                    f.state = Some(Arc::new(state));
+                    f.error = None;
+                });
             }
             dir::Poll::Broken(e) => {
                 error!(file = %e.file.display(), line = e.line, "manifest does not parse, keeping the last good state: {}", e.message);
+                tx.send_modify(|f| f.error = Some(e.to_string()));
             }
         }
     }
