@@ -10,9 +10,11 @@ pub mod daemon;
 pub mod desired;
 pub mod diff;
 pub mod http;
+pub mod kube_status;
 pub mod netlink;
 pub mod source;
 pub mod state;
+pub mod status;
 pub mod sync;
 
 pub use desired::{Desired, DesiredPeer, NodeContext, desired};

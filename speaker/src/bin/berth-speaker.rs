@@ -136,10 +136,15 @@ async fn main() -> anyhow::Result<()> {
                 "connecting to the Kubernetes API (use --state-dir for standalone mode)",
             )?;
             tokio::spawn(source::kube::run_kube(
-                client,
+                client.clone(),
                 args.node_name.clone(),
                 args.namespace.clone(),
                 tx,
+            ));
+            tokio::spawn(speaker::kube_status::run_status_writer(
+                client,
+                args.node_name.clone(),
+                shared.clone(),
             ));
         }
     }
