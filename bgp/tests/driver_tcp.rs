@@ -155,11 +155,14 @@ async fn gtsm_on_both_ends_establishes_and_a_ttl_1_sender_is_dropped() {
             .is_some_and(|p| p.state == State::Established)
     })
     .await;
-    // A stops GTSM and sends with TTL 1: B's minimum TTL 255 drops every packet.
+    // A stops GTSM and sends with TTL 1: B's minimum TTL 255 (on its listener, since its
+    // only peer uses GTSM, and on its connections) drops every packet.
+    let a_addr = a.local_addrs()[0].ip();
     pa.transport.gtsm_hops = None;
     pa.transport.ttl = Some(1);
     a.update_peer(pa).await.expect("update");
     tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_ne!(b.peer(a_addr).map(|p| p.state), Some(State::Established));
     assert_ne!(a.peer(b_addr).map(|p| p.state), Some(State::Established));
 }
 
@@ -175,7 +178,12 @@ async fn reset_peer_starts_a_new_session() {
     a.reset_peer(b_addr).await.expect("reset");
     until("flapped and back", || {
         a.peer(b_addr)
-            .is_some_and(|p| p.state == State::Established && p.last_error_sent.is_some())
+            .is_some_and(|p| p.state == State::Established && p.flaps >= 1)
     })
     .await;
+    let p = a.peer(b_addr).expect("peer");
+    assert!(
+        p.last_error_sent.is_some(),
+        "the reset's Cease is remembered"
+    );
 }

@@ -749,3 +749,55 @@ fn events_for_unknown_connections_are_ignored() {
     assert!(s.handle(Event::TimerExpired(Timer::Hold(C2))).is_empty());
     assert_eq!(s.state(), State::Established);
 }
+
+#[test]
+fn the_peer_connecting_during_idle_hold_restarts_the_session() {
+    let mut s = established(90);
+    s.handle(Event::TcpClosed { conn: C1 });
+    assert_eq!(s.state(), State::Idle);
+    let a = s.handle(Event::TcpConnected {
+        conn: C2,
+        direction: Direction::Incoming,
+    });
+    assert!(matches!(sent(&a, C2).as_slice(), [Message::Open(_)]));
+    assert!(a.contains(&Action::StopTimer(Timer::IdleHold)));
+    assert_eq!(s.state(), State::OpenSent);
+    // A late result of a cancelled dial is still refused in Idle.
+    let mut s = established(90);
+    s.handle(Event::TcpClosed { conn: C1 });
+    let a = s.handle(Event::TcpConnected {
+        conn: C2,
+        direction: Direction::Outgoing,
+    });
+    assert_eq!(a, vec![Action::Close { conn: C2 }]);
+}
+
+#[test]
+fn max_prefix_hold_down_refuses_the_peer_until_it_ends() {
+    let mut c = config();
+    c.max_prefix = Some(MaxPrefix {
+        limit: 0,
+        restart_after: Some(Duration::from_secs(60)),
+    });
+    let mut s = Session::new(c, 1);
+    s.handle(Event::ManualStart);
+    s.handle(Event::TcpConnected {
+        conn: C1,
+        direction: Direction::Outgoing,
+    });
+    s.handle(msg(C1, Message::Open(peer_open([10, 0, 0, 9], 90))));
+    s.handle(msg(C1, Message::Keepalive));
+    let update = Update {
+        nlri: vec![Nlri::new(Ipv4Prefix::host(Ipv4Addr::new(192, 0, 2, 1)))],
+        ..Update::default()
+    };
+    s.handle(msg(C1, Message::Update(update)));
+    assert_eq!(s.state(), State::Idle);
+    let a = s.handle(Event::TcpConnected {
+        conn: C2,
+        direction: Direction::Incoming,
+    });
+    assert_eq!(a, vec![Action::Close { conn: C2 }]);
+    let a = s.handle(Event::TimerExpired(Timer::IdleHold));
+    assert!(a.contains(&Action::Connect));
+}

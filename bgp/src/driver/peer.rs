@@ -120,6 +120,8 @@ pub struct PeerTask {
     inputs_tx: mpsc::Sender<PeerInput>,
     conn_tx: mpsc::Sender<ConnInput>,
     closing: Vec<JoinHandle<()>>,
+    /// Flaps of the sessions this peer had before the current one (reset, reconfigured).
+    earlier_flaps: u64,
 }
 
 /// Locks a peer's status; a poisoned one is still valid (the panic was elsewhere).
@@ -162,6 +164,7 @@ impl PeerTask {
             inputs_tx,
             conn_tx,
             closing: Vec::new(),
+            earlier_flaps: 0,
         }
     }
 
@@ -330,6 +333,8 @@ impl PeerTask {
             message: message.into(),
             hard: true,
         });
+        // The history (flaps, last errors) belongs to the peer, not to one Session value.
+        self.earlier_flaps += self.session.flaps();
         self.session = Session::new(self.config.session.clone(), seed(self.config.address()));
         self.handle(Event::ManualStart);
     }
@@ -443,9 +448,13 @@ impl PeerTask {
             self.act(action);
         }
         let mut status = lock(&self.status);
-        status.snapshot.flaps = self.session.flaps();
-        status.snapshot.last_error_sent = self.session.last_sent_error().cloned();
-        status.snapshot.last_error_received = self.session.last_received_error().cloned();
+        status.snapshot.flaps = self.earlier_flaps + self.session.flaps();
+        if let Some(e) = self.session.last_sent_error() {
+            status.snapshot.last_error_sent = Some(e.clone());
+        }
+        if let Some(e) = self.session.last_received_error() {
+            status.snapshot.last_error_received = Some(e.clone());
+        }
     }
 
     fn act(&mut self, action: Action) {

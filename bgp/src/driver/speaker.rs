@@ -297,7 +297,26 @@ impl Speaker {
         }
         let rib = routes.for_peer(address);
         peers.insert(address, self.spawn_peer(config, rib));
+        self.refresh_listener_min_ttl(&peers);
         Ok(())
+    }
+
+    /// GTSM on the listeners: when every peer of a family uses it, SYNs from farther away
+    /// are dropped by the kernel before any connection exists; a peer without GTSM
+    /// disables it for its family.
+    fn refresh_listener_min_ttl(&self, peers: &HashMap<IpAddr, PeerHandle>) {
+        for l in &self.inner.tcp_listeners {
+            let Ok(local) = l.local_addr() else { continue };
+            let min = peers
+                .values()
+                .filter(|p| p.config.address().is_ipv6() == local.is_ipv6() && p.config.accepts())
+                .map(|p| p.config.transport.min_ttl().unwrap_or(0))
+                .min()
+                .unwrap_or(0);
+            if let Err(e) = transport::set_listener_min_ttl(l, min) {
+                warn!(%local, error = %e, "could not set the listener's minimum TTL");
+            }
+        }
     }
 
     fn set_listener_md5(&self, address: IpAddr, password: Option<&str>) -> io::Result<()> {
@@ -360,7 +379,9 @@ impl Speaker {
                 self.set_listener_md5(address, config.transport.md5_password.as_deref())?;
             }
             peer.config = config.clone();
-            peer.commands.clone()
+            let commands = peer.commands.clone();
+            self.refresh_listener_min_ttl(&peers);
+            commands
         };
         commands
             .send(PeerCommand::Reconfigure(Box::new(config)))
@@ -382,9 +403,14 @@ impl Speaker {
 
     /// Removes a peer: Cease / Administrative Shutdown, then its task ends.
     pub async fn remove_peer(&self, address: IpAddr) -> Result<(), SpeakerError> {
-        let peer = guard(&self.inner.peers)
-            .remove(&address)
-            .ok_or(SpeakerError::NoSuchPeer(address))?;
+        let peer = {
+            let mut peers = guard(&self.inner.peers);
+            let peer = peers
+                .remove(&address)
+                .ok_or(SpeakerError::NoSuchPeer(address))?;
+            self.refresh_listener_min_ttl(&peers);
+            peer
+        };
         guard(&self.inner.routes).per_peer.remove(&address);
         if peer.config.transport.md5_password.is_some() {
             let _ = self.set_listener_md5(address, None);

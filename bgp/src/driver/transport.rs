@@ -160,6 +160,15 @@ pub fn set_listener_md5(
     sockopt::set_tcp_md5(&*sock, peer, password.unwrap_or("").as_bytes())
 }
 
+/// Sets the GTSM minimum TTL of a listening socket (0 disables it). The listener is
+/// shared by all peers of its family, so the caller passes the least strict minimum among
+/// them; each accepted connection then gets its own peer's.
+pub fn set_listener_min_ttl(listener: &TcpListener, min: u8) -> io::Result<()> {
+    let sock = SockRef::from(listener);
+    let v6 = sock.local_addr()?.is_ipv6();
+    sockopt::set_min_ttl(&*sock, v6, min)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -80,6 +80,8 @@ pub struct Session {
     failures: u32,
     /// Idle hold to use for the next failure instead of the back-off (max-prefix).
     idle_override: Option<Option<Duration>>,
+    /// The current Idle is a hold-down (max-prefix): refuse the peer until it ends.
+    hold_down: bool,
     /// Times the session left Established.
     flaps: u64,
     last_sent_error: Option<Notification>,
@@ -101,6 +103,7 @@ impl Session {
             jitter: Jitter::new(seed),
             failures: 0,
             idle_override: None,
+            hold_down: false,
             flaps: 0,
             last_sent_error: None,
             last_received_error: None,
@@ -294,6 +297,7 @@ impl Session {
             return;
         }
         self.failures += 1;
+        self.hold_down = self.idle_override.is_some();
         let idle = match self.idle_override.take() {
             Some(over) => over,
             None => Some(idle_hold_time(
@@ -373,8 +377,12 @@ impl Session {
     }
 
     fn connected(&mut self, id: ConnId, direction: Direction) {
+        // In Idle waiting for the automatic restart, the peer connecting is the restart
+        // (RFC 4271 event 5, AutomaticStart with passive TCP establishment): two speakers
+        // that both failed would otherwise keep refusing each other's retries. Not so
+        // after max-prefix, whose idle time must be waited out (RFC 4486).
         let refuse = !self.started
-            || self.base == Base::Idle
+            || (self.base == Base::Idle && (self.hold_down || direction == Direction::Outgoing))
             || (direction == Direction::Incoming && self.config.mode == ConnectMode::Active)
             || self.conns.iter().any(|c| c.state() == State::Established)
             || self.conns.len() >= 2;
@@ -388,6 +396,10 @@ impl Session {
             return;
         }
         self.push(Action::StopTimer(Timer::ConnectRetry));
+        if self.base == Base::Idle {
+            self.push(Action::StopTimer(Timer::IdleHold));
+            self.base = Base::Active;
+        }
         if self.base == Base::Connect {
             // The peer got through first; our own attempt may still complete and will
             // then go through collision detection.
