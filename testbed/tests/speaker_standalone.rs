@@ -1,0 +1,273 @@
+//! End to end through the real binaries: three `berth-speaker`s in standalone mode on the
+//! `tor-pair` lab (BIRD on tor1, FRR on tor2), all reading one manifest directory.
+//! A Service's VIP is announced by every node with an endpoint rule satisfied, both
+//! routers install the ECMP route, the client's connections spread over the nodes;
+//! policy Local narrows it to the node with the endpoint and follows the endpoint when it
+//! moves; deleting the Service withdraws it; adding BgpPeers (IPv6) starts new sessions
+//! without resetting the existing ones, and a dual-stack Service is announced in both
+//! families.
+//!
+//! The binaries come from the same target directory as this test (`cargo test
+//! --workspace` builds them; alone: `cargo build -p speaker --bins`).
+
+#![allow(clippy::unwrap_used, reason = "a test fails loudly on any error")]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::{SESSION_TIMEOUT, ip, vip4, vip6};
+use testbed::clab::ClabLab;
+use testbed::lab::Process;
+use testbed::traffic::{Protocol, Responder, spread};
+
+/// How long an announcement change gets to reach both routers' FIBs.
+const CONVERGE: Duration = Duration::from_secs(15);
+
+fn lab_file(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("labs")
+        .join(name)
+}
+
+/// A binary of the workspace, next to this test's own executable.
+fn workspace_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(Path::parent).unwrap();
+    let bin = dir.join(name);
+    assert!(
+        bin.is_file(),
+        "{} is missing: build it first with `cargo build -p speaker --bins` (cargo test --workspace does)",
+        bin.display()
+    );
+    bin
+}
+
+fn nodes_and_peers(v6_peers: bool) -> String {
+    let mut out = String::from(
+        "apiVersion: network.kubesphere.io/v1alpha2\nkind: BgpConf\nmetadata: {name: default}\nspec: {as: 65001}\n---\n\
+         apiVersion: network.kubesphere.io/v1alpha2\nkind: Eip\nmetadata: {name: pool4}\nspec: {address: 10.0.0.96/28}\n---\n\
+         apiVersion: network.kubesphere.io/v1alpha2\nkind: Eip\nmetadata: {name: pool6}\nspec: {address: \"2001:db8::100/124\"}\n",
+    );
+    for n in 1..=3 {
+        out.push_str(&format!(
+            "---\napiVersion: v1\nkind: Node\nmetadata:\n  name: node{n}\n  labels: {{kubernetes.io/hostname: node{n}}}\n\
+             status:\n  addresses: [{{type: InternalIP, address: 10.1.{n}.2}}]\n"
+        ));
+        let mut peers = vec![
+            (format!("tor1-node{n}"), format!("10.1.{n}.1")),
+            (format!("tor2-node{n}"), format!("10.2.{n}.1")),
+        ];
+        if v6_peers {
+            peers.push((format!("tor1-v6-node{n}"), format!("fd00:1:{n}::1")));
+            peers.push((format!("tor2-v6-node{n}"), format!("fd00:2:{n}::1")));
+        }
+        for (name, addr) in peers {
+            out.push_str(&format!(
+                "---\napiVersion: network.kubesphere.io/v1alpha2\nkind: BgpPeer\nmetadata: {{name: {name}}}\nspec:\n  \
+                 conf: {{peerAs: 65000, neighborAddress: \"{addr}\"}}\n  timers: {{config: {{holdTime: \"9\", connectRetry: \"1\"}}}}\n  \
+                 nodeSelector: {{matchLabels: {{kubernetes.io/hostname: node{n}}}}}\n"
+            ));
+        }
+    }
+    out
+}
+
+/// Service web/demo with `ips`, policy Local or Cluster, endpoints on `nodes` (all ready).
+fn service(ips: &[IpAddr], local: bool, nodes: &[usize]) -> String {
+    let ingress: Vec<String> = ips.iter().map(|ip| format!("{{ip: \"{ip}\"}}")).collect();
+    let eps: String = nodes
+        .iter()
+        .map(|n| {
+            format!(
+                "- addresses: [10.244.{n}.5]\n  nodeName: node{n}\n  conditions: {{ready: true}}\n"
+            )
+        })
+        .collect();
+    format!(
+        "apiVersion: v1\nkind: Service\nmetadata: {{namespace: web, name: demo}}\nspec:\n  type: LoadBalancer\n  \
+         externalTrafficPolicy: {}\n  ports: [{{port: 80}}]\nstatus:\n  loadBalancer:\n    ingress: [{}]\n---\n\
+         apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  namespace: web\n  name: demo-1\n  \
+         labels: {{kubernetes.io/service-name: demo}}\naddressType: IPv4\nendpoints:{}",
+        if local { "Local" } else { "Cluster" },
+        ingress.join(", "),
+        if eps.is_empty() {
+            " []\n".to_string()
+        } else {
+            format!("\n{eps}")
+        }
+    )
+}
+
+/// Writes a manifest file atomically (write, then rename), as the controller does.
+fn write(dir: &Path, file: &str, text: &str) {
+    let tmp = dir.join(format!(".{file}.tmp"));
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, dir.join(file)).unwrap();
+}
+
+fn tor_gateways(n: &[usize], tor: usize) -> BTreeSet<IpAddr> {
+    n.iter().map(|n| ip(&format!("10.{tor}.{n}.2"))).collect()
+}
+
+fn wait_gateways(clab: &ClabLab, what: &str, nodes: &[usize]) {
+    for (tor, name) in [(1, "tor1"), (2, "tor2")] {
+        let router = clab.router(name).unwrap();
+        let expected = tor_gateways(nodes, tor);
+        testbed::wait::until(&format!("{what} on {name}"), CONVERGE, || {
+            Ok((router.fib()?.gateways(vip4()) == expected).then_some(()))
+        })
+        .unwrap();
+    }
+}
+
+#[test]
+fn three_standalone_speakers_follow_the_manifests() {
+    let speaker_bin = workspace_bin("berth-speaker");
+    let berthctl = workspace_bin("berthctl");
+    let clab = ClabLab::up(&lab_file("tor-pair.clab.yml")).unwrap();
+    let lab = clab.lab();
+    let state = lab.dir().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    write(&state, "cluster.yaml", &nodes_and_peers(false));
+
+    let addresses: Vec<SocketAddr> = vec![(vip4().ip(), 80).into(), (vip6().ip(), 80).into()];
+    let mut responders = Vec::new();
+    let mut speakers: Vec<Process> = Vec::new();
+    for n in 1..=3 {
+        let node = format!("node{n}");
+        // The VIPs are on every node's loopback, so any node can answer; BGP decides who gets
+        // traffic.
+        lab.add_address(&node, "lo", vip4()).unwrap();
+        lab.add_address(&node, "lo", vip6()).unwrap();
+        let netns = lab.netns(&node).unwrap();
+        responders.push(Responder::start(netns, &node, &addresses).unwrap());
+        let log = std::fs::File::create(lab.dir().join(format!("{node}-speaker.log"))).unwrap();
+        let mut command = netns.command(&speaker_bin);
+        command
+            .args(["--node-name", &node, "--state-dir"])
+            .arg(&state)
+            .args(["--drain-seconds", "1", "--log-format", "json"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log));
+        speakers.push(Process::spawn(format!("berth-speaker on {node}"), command).unwrap());
+    }
+    clab.router("tor1")
+        .unwrap()
+        .wait_established(3, SESSION_TIMEOUT)
+        .unwrap();
+    clab.router("tor2")
+        .unwrap()
+        .wait_established(3, SESSION_TIMEOUT)
+        .unwrap();
+
+    // 1. Policy Cluster, one endpoint: every node announces; traffic reaches all three.
+    write(
+        &state,
+        "service.yaml",
+        &service(&[vip4().ip()], false, &[1]),
+    );
+    wait_gateways(&clab, "three next hops", &[1, 2, 3]);
+    let client = lab.netns("client").unwrap();
+    let target: SocketAddr = (vip4().ip(), 80).into();
+    let result = spread(client, Protocol::Tcp, target, 300, Duration::from_secs(2)).unwrap();
+    assert_eq!(result.failures, 0, "{result:?}");
+    assert!(
+        result.fair_over(&["node1", "node2", "node3"], 0.15),
+        "{result:?}"
+    );
+
+    // 2. Policy Local with the endpoint on node2: only node2; the announcement follows a move.
+    write(&state, "service.yaml", &service(&[vip4().ip()], true, &[2]));
+    wait_gateways(&clab, "only node2", &[2]);
+    let result = spread(client, Protocol::Tcp, target, 50, Duration::from_secs(2)).unwrap();
+    assert_eq!(result.count("node2"), 50, "{result:?}");
+    write(&state, "service.yaml", &service(&[vip4().ip()], true, &[3]));
+    wait_gateways(&clab, "only node3", &[3]);
+
+    // 3. Deleting the Service withdraws the VIP everywhere.
+    std::fs::remove_file(state.join("service.yaml")).unwrap();
+    wait_gateways(&clab, "no route", &[]);
+
+    // berthctl in node1's namespace: both sessions up, the VIP reported and why.
+    let node1 = lab.netns("node1").unwrap();
+    let peers = node1
+        .output(berthctl.to_str().unwrap(), &["peers", "-o", "json"])
+        .unwrap();
+    let peers: serde_json::Value = serde_json::from_str(&peers).unwrap();
+    let v4_uptimes: Vec<u64> = peers
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            assert_eq!(p["state"], "Established", "{p}");
+            assert_eq!(p["flaps"], 0, "{p}");
+            p["uptimeSecs"].as_u64().unwrap()
+        })
+        .collect();
+    assert_eq!(v4_uptimes.len(), 2);
+
+    // 4. New BgpPeers (IPv6) start new sessions; the IPv4 sessions are not reset.
+    write(&state, "cluster.yaml", &nodes_and_peers(true));
+    clab.router("tor1")
+        .unwrap()
+        .wait_established(6, SESSION_TIMEOUT)
+        .unwrap();
+    clab.router("tor2")
+        .unwrap()
+        .wait_established(6, SESSION_TIMEOUT)
+        .unwrap();
+    let peers = node1
+        .output(berthctl.to_str().unwrap(), &["peers", "-o", "json"])
+        .unwrap();
+    let peers: serde_json::Value = serde_json::from_str(&peers).unwrap();
+    for p in peers.as_array().unwrap() {
+        assert_eq!(p["flaps"], 0, "no session was reset: {p}");
+        if p["address"].as_str().unwrap().contains('.') {
+            assert!(
+                p["uptimeSecs"].as_u64().unwrap() >= v4_uptimes[0].min(v4_uptimes[1]),
+                "IPv4 session uptime went back: {p}"
+            );
+        }
+    }
+
+    // 6. A dual-stack Service: both families announced by all three nodes and reachable.
+    write(
+        &state,
+        "service.yaml",
+        &service(&[vip4().ip(), vip6().ip()], false, &[1]),
+    );
+    wait_gateways(&clab, "three next hops again", &[1, 2, 3]);
+    for name in ["tor1", "tor2"] {
+        let router = clab.router(name).unwrap();
+        testbed::wait::until(&format!("IPv6 ECMP on {name}"), CONVERGE, || {
+            let fib = router.fib()?;
+            Ok((fib.route(vip6()).map_or(0, |r| r.next_hops.len()) == 3).then_some(()))
+        })
+        .unwrap();
+    }
+    let target6: SocketAddr = (vip6().ip(), 80).into();
+    let result = spread(client, Protocol::Tcp, target6, 150, Duration::from_secs(2)).unwrap();
+    assert_eq!(result.failures, 0, "{result:?}");
+    assert!(
+        result.fair_over(&["node1", "node2", "node3"], 0.1),
+        "{result:?}"
+    );
+
+    // SIGTERM: each speaker drains and exits cleanly.
+    for s in &mut speakers {
+        s.signal(libc::SIGTERM).unwrap();
+    }
+    for s in &mut speakers {
+        assert!(
+            s.wait_exit(Duration::from_secs(15)),
+            "{} did not exit",
+            s.name()
+        );
+    }
+    wait_gateways(&clab, "no route after shutdown", &[]);
+}
