@@ -20,6 +20,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use serde::Deserialize;
+
 use common::{SESSION_TIMEOUT, ip, vip4, vip6};
 use testbed::clab::ClabLab;
 use testbed::lab::Process;
@@ -125,6 +127,25 @@ fn wait_gateways(clab: &ClabLab, what: &str, nodes: &[usize]) {
     }
 }
 
+/// Starts `berth-speaker` on node1..=3, all reading `state`; logs go to the lab directory.
+fn start_speakers(lab: &testbed::Lab, state: &Path, speaker_bin: &Path) -> Vec<Process> {
+    (1..=3)
+        .map(|n| {
+            let node = format!("node{n}");
+            let netns = lab.netns(&node).unwrap();
+            let log = std::fs::File::create(lab.dir().join(format!("{node}-speaker.log"))).unwrap();
+            let mut command = netns.command(speaker_bin);
+            command
+                .args(["--node-name", &node, "--state-dir"])
+                .arg(state)
+                .args(["--drain-seconds", "1", "--log-format", "json"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::from(log));
+            Process::spawn(format!("berth-speaker on {node}"), command).unwrap()
+        })
+        .collect()
+}
+
 #[test]
 fn three_standalone_speakers_follow_the_manifests() {
     let speaker_bin = workspace_bin("berth-speaker");
@@ -137,7 +158,6 @@ fn three_standalone_speakers_follow_the_manifests() {
 
     let addresses: Vec<SocketAddr> = vec![(vip4().ip(), 80).into(), (vip6().ip(), 80).into()];
     let mut responders = Vec::new();
-    let mut speakers: Vec<Process> = Vec::new();
     for n in 1..=3 {
         let node = format!("node{n}");
         // The VIPs are on every node's loopback, so any node can answer; BGP decides who gets
@@ -146,16 +166,8 @@ fn three_standalone_speakers_follow_the_manifests() {
         lab.add_address(&node, "lo", vip6()).unwrap();
         let netns = lab.netns(&node).unwrap();
         responders.push(Responder::start(netns, &node, &addresses).unwrap());
-        let log = std::fs::File::create(lab.dir().join(format!("{node}-speaker.log"))).unwrap();
-        let mut command = netns.command(&speaker_bin);
-        command
-            .args(["--node-name", &node, "--state-dir"])
-            .arg(&state)
-            .args(["--drain-seconds", "1", "--log-format", "json"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log));
-        speakers.push(Process::spawn(format!("berth-speaker on {node}"), command).unwrap());
     }
+    let mut speakers = start_speakers(lab, &state, &speaker_bin);
     clab.router("tor1")
         .unwrap()
         .wait_established(3, SESSION_TIMEOUT)
@@ -270,4 +282,74 @@ fn three_standalone_speakers_follow_the_manifests() {
         );
     }
     wait_gateways(&clab, "no route after shutdown", &[]);
+}
+
+/// The VIP the controller wrote into the Service's status, once it has.
+fn allocated_vip(state: &Path) -> Option<IpAddr> {
+    let text = std::fs::read_to_string(state.join("service.yaml")).ok()?;
+    let doc = serde_yaml::Deserializer::from_str(&text).next()?;
+    let svc = serde_yaml::Value::deserialize(doc).ok()?;
+    svc["status"]["loadBalancer"]["ingress"][0]["ip"]
+        .as_str()?
+        .parse()
+        .ok()
+}
+
+#[test]
+fn the_controller_allocates_and_the_speakers_announce() {
+    let speaker_bin = workspace_bin("berth-speaker");
+    let controller_bin = workspace_bin("berth-controller");
+    let clab = ClabLab::up(&lab_file("tor-pair.clab.yml")).unwrap();
+    let lab = clab.lab();
+    let state = lab.dir().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    write(&state, "cluster.yaml", &nodes_and_peers(false));
+    let log = std::fs::File::create(lab.dir().join("controller.log")).unwrap();
+    let mut command = std::process::Command::new(&controller_bin);
+    command
+        .arg("--state-dir")
+        .arg(&state)
+        .args(["--metrics-addr", "", "--log-format", "json"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log));
+    let _controller = Process::spawn("berth-controller", command).unwrap();
+    let _speakers = start_speakers(lab, &state, &speaker_bin);
+
+    // A Service as a user writes it: no status; the controller gives it an address.
+    write(
+        &state,
+        "service.yaml",
+        "apiVersion: v1\nkind: Service\nmetadata:\n  namespace: web\n  name: demo\n  annotations:\n    \
+         lb.kubesphere.io/v1alpha1: openelb\n    eip.openelb.kubesphere.io/v1alpha2: pool4\n\
+         spec:\n  type: LoadBalancer\n  ports: [{port: 80}]\n---\napiVersion: discovery.k8s.io/v1\n\
+         kind: EndpointSlice\nmetadata:\n  namespace: web\n  name: demo-1\n  labels: {kubernetes.io/service-name: demo}\n\
+         addressType: IPv4\nendpoints:\n- addresses: [10.244.1.5]\n  nodeName: node1\n  conditions: {ready: true}\n",
+    );
+    let vip = testbed::wait::until("an address from pool4", CONVERGE, || {
+        Ok(allocated_vip(&state))
+    })
+    .unwrap();
+    let network: ipnetwork::IpNetwork = "10.0.0.96/28".parse().unwrap();
+    assert!(network.contains(vip), "{vip} is not from pool4");
+    let host = ipnetwork::IpNetwork::new(vip, 32).unwrap();
+    for (tor, name) in [(1, "tor1"), (2, "tor2")] {
+        let router = clab.router(name).unwrap();
+        let expected = tor_gateways(&[1, 2, 3], tor);
+        testbed::wait::until(
+            &format!("{vip} via three nodes on {name}"),
+            CONVERGE,
+            || Ok((router.fib()?.gateways(host) == expected).then_some(())),
+        )
+        .unwrap();
+    }
+
+    // Deleting the Service withdraws the route from both routers.
+    std::fs::remove_file(state.join("service.yaml")).unwrap();
+    for name in ["tor1", "tor2"] {
+        let router = clab.router(name).unwrap();
+        testbed::wait::until(&format!("{vip} gone from {name}"), CONVERGE, || {
+            Ok(router.fib()?.gateways(host).is_empty().then_some(()))
+        })
+        .unwrap();
+    }
 }
