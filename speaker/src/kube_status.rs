@@ -12,7 +12,7 @@ use std::time::Duration;
 use api::{BgpConf, BgpPeer};
 use bgp::session::State;
 use k8s_openapi::api::core::v1::ObjectReference;
-use kube::api::{Patch, PatchParams};
+use kube::api::{ApiResource, DynamicObject, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Api, Client};
 use serde_json::json;
@@ -45,8 +45,11 @@ fn apply_body(kind: &str, name: &str, status: serde_json::Value) -> serde_json::
 
 /// Runs until the task is dropped.
 pub async fn run_status_writer(client: Client, node: String, shared: Arc<Shared>) {
-    let peers_api: Api<BgpPeer> = Api::all(client.clone());
-    let conf_api: Api<BgpConf> = Api::all(client.clone());
+    // Untyped, so that what the server answers never has to parse as our types.
+    let peers_api: Api<DynamicObject> =
+        Api::all_with(client.clone(), &ApiResource::erase::<BgpPeer>(&()));
+    let conf_api: Api<DynamicObject> =
+        Api::all_with(client.clone(), &ApiResource::erase::<BgpConf>(&()));
     let recorder = Recorder::new(
         client,
         Reporter {
