@@ -15,7 +15,7 @@ use super::error::EncodeError;
 use super::iana::{Family, attribute_type as ty, message_type as mt};
 use super::message::{HEADER_LEN, MARKER, finish_message};
 use super::mp::MpNextHop;
-use super::prefix::{Ipv4Prefix, Ipv6Prefix, Nlri, WirePrefix, encode_nlri, nlri_len};
+use super::prefix::{Ipv4Prefix, Ipv6Prefix, Nlri, WirePrefix, nlri_len, write_nlri};
 use super::update::patch_u16;
 
 /// Appends UPDATEs announcing `nlri` (IPv4 unicast) with `attributes`, as many prefixes per
@@ -198,12 +198,18 @@ fn fill<P: WirePrefix, I: Iterator<Item = Nlri<P>>>(
             max: limit,
         });
     }
-    encode_nlri(&first, add_path, buf);
+    // Size the buffer to the limit once and write entries in place; cut back at the end.
+    let mut pos = buf.len();
+    buf.resize(limit, 0);
+    pos += write_nlri(&first, add_path, &mut buf[pos..]);
+    let mut pending = None;
     for n in iter {
-        if buf.len() + nlri_len(&n, add_path) > limit {
-            return Ok(Some(n));
+        if pos + nlri_len(&n, add_path) > limit {
+            pending = Some(n);
+            break;
         }
-        encode_nlri(&n, add_path, buf);
+        pos += write_nlri(&n, add_path, &mut buf[pos..]);
     }
-    Ok(None)
+    buf.truncate(pos);
+    Ok(pending)
 }

@@ -201,9 +201,18 @@ impl WirePrefix for Ipv4Prefix {
             return None;
         }
         let n = usize::from(len).div_ceil(8);
-        let src = rest.get(..n)?;
-        let mut octets = [0u8; 4];
-        octets[..n].copy_from_slice(src);
+        if rest.len() < n {
+            return None;
+        }
+        // Fast path: load four octets at once; the mask clears whatever follows the prefix.
+        let octets = match rest.first_chunk::<4>() {
+            Some(four) => *four,
+            None => {
+                let mut octets = [0u8; 4];
+                octets[..n].copy_from_slice(rest.get(..n)?);
+                octets
+            }
+        };
         let addr = mask_v4(u32::from_be_bytes(octets), len);
         Some((
             Ipv4Prefix {
@@ -231,7 +240,12 @@ impl WirePrefix for Ipv4Prefix {
         let o = self.addr.octets();
         let wire = [self.len, o[0], o[1], o[2], o[3]];
         let n = self.wire_len();
-        out[..n].copy_from_slice(&wire[..n]);
+        // Fast path: a fixed five-octet store when there is room; the bytes past `n` are
+        // overwritten by the next entry (or were never part of the output).
+        match out.first_chunk_mut::<5>() {
+            Some(dst) => *dst = wire,
+            None => out[..n].copy_from_slice(&wire[..n]),
+        }
         n
     }
 }
@@ -247,9 +261,18 @@ impl WirePrefix for Ipv6Prefix {
             return None;
         }
         let n = usize::from(len).div_ceil(8);
-        let src = rest.get(..n)?;
-        let mut octets = [0u8; 16];
-        octets[..n].copy_from_slice(src);
+        if rest.len() < n {
+            return None;
+        }
+        // Fast path as for IPv4: a fixed-size load, then the mask.
+        let octets = match rest.first_chunk::<16>() {
+            Some(all) => *all,
+            None => {
+                let mut octets = [0u8; 16];
+                octets[..n].copy_from_slice(&rest[..n]);
+                octets
+            }
+        };
         let addr = mask_v6(u128::from_be_bytes(octets), len);
         Some((
             Ipv6Prefix {
@@ -275,7 +298,10 @@ impl WirePrefix for Ipv6Prefix {
     fn write(&self, out: &mut [u8]) -> usize {
         let n = self.wire_len();
         out[0] = self.len;
-        out[1..n].copy_from_slice(&self.addr.octets()[..n - 1]);
+        match out[1..].first_chunk_mut::<16>() {
+            Some(dst) => *dst = self.addr.octets(),
+            None => out[1..n].copy_from_slice(&self.addr.octets()[..n - 1]),
+        }
         n
     }
 }
@@ -335,13 +361,20 @@ pub(crate) fn encode_nlri_list<P: WirePrefix>(
     let total: usize = list.iter().map(|n| nlri_len(n, add_path)).sum();
     let start = buf.len();
     buf.resize(start + total, 0);
-    let mut out = &mut buf[start..];
+    let mut pos = start;
     for n in list {
-        if add_path {
-            out[..4].copy_from_slice(&n.path_id.unwrap_or(0).to_be_bytes());
-            out = &mut out[4..];
-        }
-        let used = n.prefix.write(out);
-        out = &mut out[used..];
+        pos += write_nlri(n, add_path, &mut buf[pos..]);
+    }
+}
+
+/// Writes one NLRI entry to the front of `out`, which must hold at least `nlri_len` bytes;
+/// returns the bytes written.
+#[inline]
+pub(crate) fn write_nlri<P: WirePrefix>(n: &Nlri<P>, add_path: bool, out: &mut [u8]) -> usize {
+    if add_path {
+        out[..4].copy_from_slice(&n.path_id.unwrap_or(0).to_be_bytes());
+        4 + n.prefix.write(&mut out[4..])
+    } else {
+        n.prefix.write(out)
     }
 }
