@@ -16,6 +16,9 @@ use crate::netlink::VipDevice;
 use crate::source::StateReceiver;
 use crate::sync::{Applier, Network};
 
+/// How often the desired state is applied again without a change of the cluster state.
+pub const RESYNC_INTERVAL: Duration = Duration::from_secs(30);
+
 /// How the daemon runs.
 pub struct Options {
     /// Who decides.
@@ -116,6 +119,9 @@ pub async fn run(
                 info!("shutting down");
                 break;
             }
+            // Steps that failed (a socket option, a driver error) are retried even when
+            // the cluster state does not change.
+            () = tokio::time::sleep(RESYNC_INTERVAL) => {}
         }
     }
     shared.view().ready = false;
