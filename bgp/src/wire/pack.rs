@@ -198,9 +198,10 @@ fn fill<P: WirePrefix, I: Iterator<Item = Nlri<P>>>(
             max: limit,
         });
     }
-    // Size the buffer to the limit once and write entries in place; cut back at the end.
+    // Size the buffer to the limit (plus scratch for the fixed-size stores) once and write
+    // entries in place; cut back at the end.
     let mut pos = buf.len();
-    buf.resize(limit, 0);
+    buf.resize(limit + P::MAX_WIRE, 0);
     pos += write_nlri(&first, add_path, &mut buf[pos..]);
     let mut pending = None;
     for n in iter {

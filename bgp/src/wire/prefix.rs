@@ -178,8 +178,12 @@ pub trait WirePrefix: Copy + fmt::Debug + Eq + private::Sealed {
     /// Bytes of the wire form, without path identifier.
     #[doc(hidden)]
     fn wire_len(&self) -> usize;
-    /// Writes the wire form to the front of `out` (at least `wire_len` long); returns the
-    /// bytes written.
+    /// Longest wire form: length octet plus the whole address.
+    #[doc(hidden)]
+    const MAX_WIRE: usize;
+    /// Writes the wire form to the front of `out`, which must be at least `MAX_WIRE` long
+    /// (a fixed-size store is much faster than a variable-length copy); returns the bytes
+    /// that belong to the entry. Bytes past that are scratch for the caller to overwrite.
     #[doc(hidden)]
     fn write(&self, out: &mut [u8]) -> usize;
 }
@@ -193,6 +197,7 @@ mod private {
 impl WirePrefix for Ipv4Prefix {
     const MAX_LEN: u8 = 32;
     const TYPICAL_ENTRY: usize = 4;
+    const MAX_WIRE: usize = 5;
 
     #[inline]
     fn decode(bytes: &[u8]) -> Option<(Self, usize)> {
@@ -235,17 +240,12 @@ impl WirePrefix for Ipv4Prefix {
         1 + usize::from(self.len).div_ceil(8)
     }
 
-    #[inline]
+    #[inline(always)]
     fn write(&self, out: &mut [u8]) -> usize {
         let o = self.addr.octets();
         let wire = [self.len, o[0], o[1], o[2], o[3]];
         let n = self.wire_len();
-        // Fast path: a fixed five-octet store when there is room; the bytes past `n` are
-        // overwritten by the next entry (or were never part of the output).
-        match out.first_chunk_mut::<5>() {
-            Some(dst) => *dst = wire,
-            None => out[..n].copy_from_slice(&wire[..n]),
-        }
+        out[..5].copy_from_slice(&wire);
         n
     }
 }
@@ -253,6 +253,7 @@ impl WirePrefix for Ipv4Prefix {
 impl WirePrefix for Ipv6Prefix {
     const MAX_LEN: u8 = 128;
     const TYPICAL_ENTRY: usize = 8;
+    const MAX_WIRE: usize = 17;
 
     #[inline]
     fn decode(bytes: &[u8]) -> Option<(Self, usize)> {
@@ -294,14 +295,11 @@ impl WirePrefix for Ipv6Prefix {
         1 + usize::from(self.len).div_ceil(8)
     }
 
-    #[inline]
+    #[inline(always)]
     fn write(&self, out: &mut [u8]) -> usize {
         let n = self.wire_len();
         out[0] = self.len;
-        match out[1..].first_chunk_mut::<16>() {
-            Some(dst) => *dst = self.addr.octets(),
-            None => out[1..n].copy_from_slice(&self.addr.octets()[..n - 1]),
-        }
+        out[1..17].copy_from_slice(&self.addr.octets());
         n
     }
 }
@@ -351,8 +349,9 @@ pub(crate) fn nlri_len<P: WirePrefix>(nlri: &Nlri<P>, add_path: bool) -> usize {
     nlri.prefix.wire_len() + if add_path { 4 } else { 0 }
 }
 
-/// Appends a whole NLRI list. Sizes the buffer once and writes into it, rather than growing
-/// it per prefix: this is the encoder's hot loop.
+/// Appends a whole NLRI list. Sizes the buffer once (with `MAX_WIRE` bytes of scratch for
+/// the fixed-size stores) and writes into it, rather than growing it per prefix: this is the
+/// encoder's hot loop.
 pub(crate) fn encode_nlri_list<P: WirePrefix>(
     list: &[Nlri<P>],
     add_path: bool,
@@ -360,16 +359,17 @@ pub(crate) fn encode_nlri_list<P: WirePrefix>(
 ) {
     let total: usize = list.iter().map(|n| nlri_len(n, add_path)).sum();
     let start = buf.len();
-    buf.resize(start + total, 0);
+    buf.resize(start + total + P::MAX_WIRE, 0);
     let mut pos = start;
     for n in list {
         pos += write_nlri(n, add_path, &mut buf[pos..]);
     }
+    buf.truncate(start + total);
 }
 
-/// Writes one NLRI entry to the front of `out`, which must hold at least `nlri_len` bytes;
-/// returns the bytes written.
-#[inline]
+/// Writes one NLRI entry to the front of `out`, which must hold `nlri_len` plus
+/// `MAX_WIRE` bytes; returns the bytes that belong to the entry.
+#[inline(always)]
 pub(crate) fn write_nlri<P: WirePrefix>(n: &Nlri<P>, add_path: bool, out: &mut [u8]) -> usize {
     if add_path {
         out[..4].copy_from_slice(&n.path_id.unwrap_or(0).to_be_bytes());
