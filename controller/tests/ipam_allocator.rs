@@ -409,3 +409,108 @@ fn rebuild_reports_addresses_outside_every_pool() {
     );
     assert_eq!(rebuilt.refused[0].error.reason(), "AddressNotInAnyPool");
 }
+
+#[test]
+fn metallb_dual_stack_request_from_service_facts() {
+    let mut a = allocator(vec![
+        default_pool("v4", "10.0.0.0/24"),
+        default_pool("v6", "fd00::/64"),
+    ]);
+    let facts = ServiceFacts {
+        namespace: "ns".into(),
+        name: "dual".into(),
+        annotations: BTreeMap::from([(
+            METALLB_IPS_ANNOTATION.to_string(),
+            "fd00::10,10.0.0.10".to_string(),
+        )]),
+        ip_family_policy: Some("RequireDualStack".into()),
+        ip_families: vec!["IPv4".into(), "IPv6".into()],
+        ..ServiceFacts::default()
+    };
+    let got = a
+        .allocate(&request_for_service(&facts).expect("valid"))
+        .expect("both families");
+    assert_eq!(addrs(&got), vec![ip("10.0.0.10"), ip("fd00::10")]);
+}
+
+#[test]
+fn prefer_dual_stack_reports_a_failed_requested_address() {
+    let mut a = allocator(vec![default_pool("v4", "10.0.0.0/24")]);
+    let mut r = req("a");
+    r.policy = FamilyPolicy::PreferDualStack;
+    r.addresses = vec![ip("fd00::1")];
+    let e = a.allocate(&r).expect_err("asked v6 address has no pool");
+    assert_eq!(e.reason(), "AddressNotInAnyPool");
+}
+
+#[test]
+fn namespace_selector_binds_by_labels() {
+    let mut bound = PoolSpec::new("team", "10.5.0.0/24");
+    bound.namespace_selector = BTreeMap::from([("team".to_string(), "red".to_string())]);
+    let mut a = allocator(vec![default_pool("def", "10.0.0.0/24"), bound]);
+    let mut r = AllocationRequest::new(ServiceRef::new("red-ns", "a"));
+    r.namespace_labels = BTreeMap::from([("team".to_string(), "red".to_string())]);
+    assert_eq!(a.allocate(&r).expect("bound").addresses[0].pool, "team");
+    let other = AllocationRequest::new(ServiceRef::new("blue-ns", "a"));
+    assert_eq!(
+        a.allocate(&other).expect("default").addresses[0].pool,
+        "def"
+    );
+}
+
+#[test]
+fn skip_flag_off_hands_out_network_address_and_toggling_keeps_allocations() {
+    let mut spec = default_pool("p", "10.0.0.0/30");
+    spec.skip_network_broadcast = false;
+    let mut a = allocator(vec![spec]);
+    assert_eq!(
+        addrs(&a.allocate(&req("a")).expect("allocated")),
+        vec![ip("10.0.0.0")]
+    );
+    let update = a
+        .upsert_pool(default_pool("p", "10.0.0.0/30"))
+        .expect("skip on");
+    assert!(update.evicted.is_empty(), "still inside the spec range");
+    assert_eq!(addrs_of(&a, "a"), vec![ip("10.0.0.0")]);
+    assert_eq!(a.pool("p").expect("exists").size(), 2);
+}
+
+#[test]
+fn rebuild_keeps_valid_sharers_and_duplicate_claims_are_harmless() {
+    let mut r1 = req("a");
+    sharing(&mut r1, "k", 80);
+    let mut r2 = req("b");
+    sharing(&mut r2, "k", 443);
+    let claim = |request: AllocationRequest| ExistingClaim {
+        request,
+        addresses: vec![ip("10.0.0.5")],
+        created: Some(1),
+    };
+    let rebuilt = Allocator::rebuild(
+        vec![default_pool("p", "10.0.0.0/24")],
+        vec![claim(r1.clone()), claim(r2), claim(r1)],
+    );
+    assert!(rebuilt.refused.is_empty(), "{:?}", rebuilt.refused);
+    let status = rebuilt.allocator.pool("p").expect("exists").status();
+    assert_eq!(
+        status.used.get("10.0.0.5").map(String::as_str),
+        Some("ns/a;ns/b")
+    );
+}
+
+#[test]
+fn many_ipv6_allocations_stay_in_order() {
+    let mut a = allocator(vec![default_pool("v6", "2001:db8::/64")]);
+    for i in 0..1000u32 {
+        let mut r = AllocationRequest::new(ServiceRef::new("ns", format!("s{i}")));
+        r.families = vec![Family::V6];
+        let got = a.allocate(&r).expect("room");
+        assert_eq!(
+            got.addresses[0].address,
+            IpAddr::V6(std::net::Ipv6Addr::from(
+                0x2001_0db8_0000_0000_0000_0000_0000_0000u128 + u128::from(i)
+            ))
+        );
+    }
+    assert_eq!(a.pool("v6").expect("exists").free_interval_count(), 1);
+}

@@ -144,3 +144,51 @@ mod tests {
         assert_eq!(f.lowest(), Some(5));
     }
 }
+
+#[cfg(test)]
+mod model {
+    use super::FreeRanges;
+    use proptest::prelude::*;
+    use std::collections::BTreeSet;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        TakeLowest,
+        Take(u128),
+        GiveBack(u128),
+    }
+
+    proptest! {
+        /// The interval set behaves exactly like a plain set of numbers, and stays canonical.
+        #[test]
+        fn matches_a_plain_set(ops in prop::collection::vec(prop_oneof![
+            Just(Op::TakeLowest),
+            (0u128..40).prop_map(Op::Take),
+            (0u128..40).prop_map(Op::GiveBack),
+        ], 0..200)) {
+            let mut f = FreeRanges::full(5, 30);
+            let mut model: BTreeSet<u128> = (5..=30).collect();
+            for op in ops {
+                match op {
+                    Op::TakeLowest => {
+                        let expected = model.pop_first();
+                        prop_assert_eq!(f.take_lowest(), expected);
+                    }
+                    Op::Take(n) => prop_assert_eq!(f.take(n), model.remove(&n)),
+                    Op::GiveBack(n) => prop_assert_eq!(f.give_back(n), model.insert(n)),
+                }
+                let mut seen = BTreeSet::new();
+                let mut last_end: Option<u128> = None;
+                for (s, e) in f.intervals() {
+                    prop_assert!(s <= e);
+                    if let Some(le) = last_end {
+                        prop_assert!(s > le + 1, "intervals touch or overlap");
+                    }
+                    last_end = Some(e);
+                    seen.extend(s..=e);
+                }
+                prop_assert_eq!(&seen, &model);
+            }
+        }
+    }
+}
