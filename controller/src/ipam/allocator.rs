@@ -94,7 +94,7 @@ pub struct Allocator {
 
 impl Allocator {
     /// No pools, no allocations. To start from existing allocations use
-    /// [`Allocator::rebuild`](super::rebuild).
+    /// [`Allocator::rebuild`].
     pub fn new() -> Allocator {
         Allocator::default()
     }
