@@ -5,6 +5,8 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
+use tokio::sync::watch;
+
 use crate::session::{ConnectMode, PeerAs, SessionConfig};
 
 use super::transport::{BGP_PORT, Transport};
@@ -60,7 +62,31 @@ pub struct PeerConfig {
     /// stops reading (RFC 9687 send hold timer); `None` uses the negotiated hold time
     /// (8 minutes when that is 0).
     pub send_hold_time: Option<Duration>,
+    /// Follow a BFD session (RFC 5882 §4.3): the BGP session does not start while the
+    /// gate is closed and is stopped at once when it closes. Changing it resets nothing.
+    pub bfd_gate: Option<BfdGate>,
 }
+
+/// A BFD session's "is Up" flag, owned by whoever runs BFD (e.g. the `bfd` crate's
+/// `SessionHandle::up()`); this crate only watches it. Two gates are equal when they
+/// watch the same channel.
+#[derive(Clone, Debug)]
+pub struct BfdGate(pub watch::Receiver<bool>);
+
+impl BfdGate {
+    /// Whether the BFD session is Up.
+    pub fn is_open(&self) -> bool {
+        *self.0.borrow()
+    }
+}
+
+impl PartialEq for BfdGate {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.same_channel(&other.0)
+    }
+}
+
+impl Eq for BfdGate {}
 
 impl PeerConfig {
     /// A peer at `address` in AS `peer_as` (eBGP or iBGP by comparison with `local_as`),
@@ -78,6 +104,7 @@ impl PeerConfig {
             next_hop_v4: None,
             next_hop_v6: None,
             send_hold_time: None,
+            bfd_gate: None,
         }
     }
 
@@ -87,13 +114,16 @@ impl PeerConfig {
     }
 
     /// Whether going from `self` to `new` needs a new session: anything but the
-    /// description does (ASN, address, password, port, timers, families...).
+    /// description and the BFD gate does (ASN, address, password, port, timers,
+    /// families...).
     pub fn needs_reset(&self, new: &PeerConfig) -> bool {
         PeerConfig {
             description: String::new(),
+            bfd_gate: None,
             ..self.clone()
         } != PeerConfig {
             description: String::new(),
+            bfd_gate: None,
             ..new.clone()
         }
     }
@@ -129,5 +159,10 @@ mod tests {
         e.transport.remote_port = 17900;
         assert!(a.needs_reset(&e));
         assert_eq!(a.transport.ttl, Some(1), "eBGP is single hop by default");
+        let mut f = a.clone();
+        let (_tx, rx) = watch::channel(false);
+        f.bfd_gate = Some(BfdGate(rx));
+        assert!(!a.needs_reset(&f), "the task follows a new gate itself");
+        assert_ne!(a, f);
     }
 }

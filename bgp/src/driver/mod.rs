@@ -15,7 +15,7 @@ pub mod sockopt;
 pub mod speaker;
 pub mod transport;
 
-pub use config::{PeerConfig, SpeakerConfig};
+pub use config::{BfdGate, PeerConfig, SpeakerConfig};
 pub use network::{MemoryNetwork, Network, TcpNetwork};
 pub use peer::ReceivedRoute;
 pub use snapshot::{MessageCounts, PeerSnapshot, StateChange};

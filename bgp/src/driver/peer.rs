@@ -23,7 +23,7 @@ use crate::wire::{
     Context, DecodeError, Family, Message, PathAttribute, RouteRefresh, RouteRefreshSubtype,
 };
 
-use super::config::PeerConfig;
+use super::config::{BfdGate, PeerConfig};
 use super::conn::{ConnHandle, ConnInput};
 use super::network::{Connection, Network};
 use super::snapshot::{PeerSnapshot, StateChange};
@@ -122,6 +122,19 @@ pub struct PeerTask {
     closing: Vec<JoinHandle<()>>,
     /// Flaps of the sessions this peer had before the current one (reset, reconfigured).
     earlier_flaps: u64,
+    /// Stopped (or never started) because the BFD gate is closed.
+    held_by_bfd: bool,
+}
+
+/// Resolves when the BFD gate changes; never while there is none or its sender is gone
+/// (the last value stands).
+async fn gate_changed(gate: &mut Option<BfdGate>) {
+    if let Some(BfdGate(rx)) = gate
+        && rx.changed().await.is_ok()
+    {
+        return;
+    }
+    std::future::pending().await
 }
 
 /// Locks a peer's status; a poisoned one is still valid (the panic was elsewhere).
@@ -165,6 +178,7 @@ impl PeerTask {
             conn_tx,
             closing: Vec::new(),
             earlier_flaps: 0,
+            held_by_bfd: false,
         }
     }
 
@@ -175,8 +189,18 @@ impl PeerTask {
         mut inputs: mpsc::Receiver<PeerInput>,
         mut conn_inputs: mpsc::Receiver<ConnInput>,
     ) {
-        self.handle(Event::ManualStart);
+        let mut gate = self.config.bfd_gate.clone();
+        if gate.as_ref().is_none_or(BfdGate::is_open) {
+            self.handle(Event::ManualStart);
+        } else {
+            info!("waiting for BFD before starting the session");
+            self.held_by_bfd = true;
+        }
         loop {
+            if gate != self.config.bfd_gate {
+                gate = self.config.bfd_gate.clone();
+                self.follow_bfd();
+            }
             let next_timer = self.timers.values().min().copied();
             let writer = self.sendable_writer();
             tokio::select! {
@@ -198,6 +222,7 @@ impl PeerTask {
                 () = async { if let Some(t) = next_timer { sleep_until(t).await } else { std::future::pending().await } } => {
                     self.fire_timers();
                 }
+                () = gate_changed(&mut gate) => self.follow_bfd(),
                 Ok(permit) = async { match writer { Some(w) => w.reserve_owned().await, None => std::future::pending().await } } => {
                     let chunk = self.next_chunk();
                     if !chunk.is_empty() {
@@ -206,6 +231,24 @@ impl PeerTask {
                 }
             }
             self.closing.retain(|h| !h.is_finished());
+        }
+    }
+
+    /// Starts or stops the session as the BFD gate opens or closes.
+    fn follow_bfd(&mut self) {
+        let open = self.config.bfd_gate.as_ref().is_none_or(BfdGate::is_open);
+        if open && self.held_by_bfd {
+            info!("BFD up: starting the session");
+            self.held_by_bfd = false;
+            self.handle(Event::ManualStart);
+        } else if !open && !self.held_by_bfd {
+            // Hard: the peer must drop our routes now, not keep them as stale (RFC 8538).
+            info!("BFD down: stopping the session");
+            self.held_by_bfd = true;
+            self.handle(Event::ManualStop {
+                message: "BFD down".into(),
+                hard: true,
+            });
         }
     }
 
@@ -336,7 +379,9 @@ impl PeerTask {
         // The history (flaps, last errors) belongs to the peer, not to one Session value.
         self.earlier_flaps += self.session.flaps();
         self.session = Session::new(self.config.session.clone(), seed(self.config.address()));
-        self.handle(Event::ManualStart);
+        if !self.held_by_bfd {
+            self.handle(Event::ManualStart);
+        }
     }
 
     fn on_input(&mut self, input: PeerInput) {
