@@ -212,11 +212,7 @@ impl WirePrefix for Ipv4Prefix {
         // Fast path: load four octets at once; the mask clears whatever follows the prefix.
         let octets = match rest.first_chunk::<4>() {
             Some(four) => *four,
-            None => {
-                let mut octets = [0u8; 4];
-                octets[..n].copy_from_slice(rest.get(..n)?);
-                octets
-            }
+            None => tail_octets::<4>(rest, n),
         };
         let addr = mask_v4(u32::from_be_bytes(octets), len);
         Some((
@@ -268,11 +264,7 @@ impl WirePrefix for Ipv6Prefix {
         // Fast path as for IPv4: a fixed-size load, then the mask.
         let octets = match rest.first_chunk::<16>() {
             Some(all) => *all,
-            None => {
-                let mut octets = [0u8; 16];
-                octets[..n].copy_from_slice(&rest[..n]);
-                octets
-            }
+            None => tail_octets::<16>(rest, n),
         };
         let addr = mask_v6(u128::from_be_bytes(octets), len);
         Some((
@@ -302,6 +294,18 @@ impl WirePrefix for Ipv6Prefix {
         out[1..17].copy_from_slice(&self.addr.octets());
         n
     }
+}
+
+/// The first `n` octets of `rest` (checked by the caller: `n <= rest.len()`, `n <= N`),
+/// zero-padded. Kept out of line so the compiler cannot merge it with the fixed-size load of
+/// the fast path into one variable-length copy.
+#[cold]
+#[inline(never)]
+fn tail_octets<const N: usize>(rest: &[u8], n: usize) -> [u8; N] {
+    let mut octets = [0u8; N];
+    let n = n.min(N).min(rest.len());
+    octets[..n].copy_from_slice(&rest[..n]);
+    octets
 }
 
 /// Decodes a whole NLRI field; `None` if any entry is malformed (RFC 7606 §5.3: the field
