@@ -222,10 +222,10 @@ fn binary_allocates_watches_and_survives_restart() {
         .to_string();
     let as_cluster_ip = fixed_doc.replace("type: LoadBalancer", "type: ClusterIP");
     write(d, "services.yaml", &now.replace(&fixed_doc, &as_cluster_ip));
+    // Pool status and Service status live in different files, written one after the other.
     wait_for("release of a ClusterIP", || {
-        eip_usage(&pools, "v4") == Some(2)
+        eip_usage(&pools, "v4") == Some(2) && ingress_of(&svcs, "fixed").is_empty()
     });
-    assert!(ingress_of(&svcs, "fixed").is_empty());
 
     // Restart: nothing moves and nothing is rewritten.
     drop(proc);

@@ -122,14 +122,23 @@ pub fn run_once(
         events: decided.events().cloned().collect(),
         ..CycleReport::default()
     };
-    let mut touched: BTreeMap<usize, ()> = BTreeMap::new();
+    // Each touched file's text as read, to detect an edit made while this cycle ran.
+    let mut touched: BTreeMap<usize, String> = BTreeMap::new();
     for (at, status) in changes {
+        touched
+            .entry(at.file)
+            .or_insert_with(|| snapshot.files[at.file].join());
         let doc = &mut snapshot.files[at.file].documents[at.document];
         doc.text = replace_status(&doc.text, &status)?;
-        touched.insert(at.file, ());
     }
-    for file in touched.keys() {
+    for (file, as_read) in &touched {
         let f = &snapshot.files[*file];
+        // Someone edited the file since it was read: writing now would lose their edit. Skip
+        // it; the watch sees the new content and the next cycle decides again from it.
+        if std::fs::read_to_string(&f.path).ok().as_deref() != Some(as_read.as_str()) {
+            tracing::debug!(path = %f.path.display(), "changed while deciding; not written");
+            continue;
+        }
         write_atomically(&f.path, &f.join()).map_err(|source| CycleError::Write {
             path: f.path.clone(),
             source,
