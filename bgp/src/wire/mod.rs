@@ -6,6 +6,12 @@
 //! `nom` is used inside this module for decoding and never appears in a public signature;
 //! encoding writes into [`bytes::BytesMut`].
 //!
+//! Bad input never panics and is never read past: every length field is checked against the
+//! bytes actually present, and every allocation is sized from the input that is present
+//! (at most one entry per input byte, never from a length field alone). Errors map to the
+//! NOTIFICATION RFC 4271 §6 requires through [`DecodeError::notification`]; the UPDATE
+//! errors RFC 7606 softens come back inside the decoded [`Update`] as an [`UpdateError`].
+//!
 //! Typical receive path:
 //!
 //! ```
