@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bfd::{Bfd, SessionConfig, State, Timers};
-use bgp::driver::{PeerConfig, Speaker, SpeakerConfig, Target};
+use bgp::driver::{BfdGate, PeerConfig, Speaker, SpeakerConfig, Target};
 use bgp::rib::{Prefix, RouteAttrs};
 use bgp::wire::Family;
 use ipnetwork::IpNetwork;
@@ -66,11 +66,12 @@ impl Node {
                     .expect("runtime");
                 runtime.block_on(async move {
                     let sessions = Bfd::new();
-                    if let Some(timers) = bfd {
-                        sessions
+                    let gate = bfd.map(|timers| {
+                        let handle = sessions
                             .add_session(SessionConfig::single_hop(router, Some(local), timers))
                             .expect("BFD session");
-                    }
+                        BfdGate(handle.up())
+                    });
                     let speaker = Speaker::start(SpeakerConfig::new(NODE_AS, router_id))
                         .await
                         .expect("speaker");
@@ -80,6 +81,7 @@ impl Node {
                     config.session.connect_retry = Duration::from_secs(1);
                     config.session.idle_hold = Duration::from_millis(200);
                     config.session.families = vec![Family::IPV4_UNICAST];
+                    config.bfd_gate = gate;
                     if bfd.is_none() {
                         // With graceful restart (RFC 8538), FRR keeps a silent node's paths
                         // as stale for the restart time after the hold timer expires: not
@@ -394,6 +396,13 @@ fn cpu(sessions: usize, seconds: u64) {
                     .filter(|s| s.state == State::Up)
                     .count();
                 let downs: u64 = bfd.statuses().iter().map(|s| s.down_count).sum();
+                let mut reasons = std::collections::BTreeMap::new();
+                for s in bfd.statuses().iter().filter(|s| s.down_count > 0) {
+                    *reasons.entry(format!("{:?}", s.diag)).or_insert(0) += 1;
+                }
+                if !reasons.is_empty() {
+                    println!("  sessions that flapped, by last reason: {reasons:?}");
+                }
                 bfd.shutdown().await;
                 (after - before, up, downs)
             })
