@@ -1,1 +1,3 @@
 //! Criterion micro-benchmarks and whole-system benchmarks against other BGP speakers. Built by the codec, session and benchmark issues.
+
+pub mod whole;
