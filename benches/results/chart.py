@@ -31,6 +31,7 @@ panels = [
 fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.5))
 width = 0.8 / len(SENDERS)
 for ax, (field, title) in zip(axes, panels):
+    lowest = math.inf
     for k, sender in enumerate(SENDERS):
         xs, ys = [], []
         for i, sc in enumerate(scenarios):
@@ -44,6 +45,10 @@ for ax, (field, title) in zip(axes, panels):
                         xs.append(i + (k - 1.5) * width)
                         ys.append(v)
         ax.bar(xs, ys, width, label=sender, color=COLORS[sender])
+        lowest = min([lowest] + ys)
+    if math.isfinite(lowest):
+        # Log bars need a floor; a decade below the smallest keeps heights comparable.
+        ax.set_ylim(bottom=lowest / 10)
     ax.set_xticks(range(len(scenarios)))
     ax.set_xticklabels(scenarios)
     ax.set_yscale("log")

@@ -4,7 +4,7 @@
 //! `whole run SCENARIO[,SCENARIO...] [--senders berth,bird,frr,gobgp] [--runs 5]
 //! [--cycles 1000] [--out DIR]` measures and writes `DIR/raw/SCENARIO-SENDER.csv`;
 //! `whole report [--out DIR]` builds `DIR/whole.md` and `DIR/summary.csv` from them.
-//! Scenarios: 1k, 10k, 100k, 1m, 100x1k, churn. Needs root and the router packages.
+//! Scenarios: 1k, 10k, 100k, 1m, 100x1k, 100k-rib, churn. Needs root and the router packages.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -133,7 +133,7 @@ fn measure(options: &Options) -> Result<(), Box<dyn std::error::Error + Send + S
             for (kind, file) in &mut files {
                 let line = match sc.plan {
                     Some(plan) => {
-                        report::transfer_line(i, &run::transfer(*kind, plan, options.wire)?)
+                        report::transfer_line(i, &run::transfer(*kind, plan, options.wire, sc.fib)?)
                     }
                     None => report::churn_line(i, &run::churn(*kind, options.cycles)?),
                 };

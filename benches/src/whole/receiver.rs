@@ -10,14 +10,17 @@ use testbed::router::bird::Bird;
 
 use super::addressing::{RECEIVER_AS, SENDER_AS, receiver_addresses, sender_address};
 
-/// Renders the receiver's configuration for `sessions` sessions.
-pub fn render(sessions: usize) -> String {
+/// Renders the receiver's configuration for `sessions` sessions, exporting to the kernel
+/// FIB when `fib`.
+pub fn render(sessions: usize, fib: bool) -> String {
     let mut out = String::new();
     out.push_str("router id 10.0.0.1;\n");
     // Epoch seconds with microseconds: comparable with the probes' wall clock.
     out.push_str("timeformat protocol \"%s.%6f\";\n");
     out.push_str("protocol device { scan time 10; }\n");
-    out.push_str("protocol kernel k4 { ipv4 { import none; export all; }; }\n");
+    if fib {
+        out.push_str("protocol kernel k4 { ipv4 { import none; export all; }; }\n");
+    }
     for (i, local) in receiver_addresses(sessions).iter().enumerate() {
         let _ = writeln!(
             out,
@@ -38,10 +41,21 @@ pub struct Receiver {
 
 impl Receiver {
     /// Starts BIRD with `sessions` disabled sessions in `netns`.
-    pub fn start(netns: &Netns, sessions: usize) -> testbed::Result<Receiver> {
+    pub fn start(netns: &Netns, sessions: usize, fib: bool) -> testbed::Result<Receiver> {
         Ok(Receiver {
-            bird: Bird::start_with_config(netns, &render(sessions))?,
+            bird: Bird::start_with_config(netns, &render(sessions, fib))?,
         })
+    }
+
+    /// Routes in BIRD's table (`show route count`).
+    pub fn route_count(&self) -> testbed::Result<u64> {
+        let text = self.bird.birdc(&["show", "route", "count"])?;
+        Ok(text
+            .lines()
+            .find(|l| l.contains("routes for"))
+            .and_then(|l| l.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0))
     }
 
     /// Enables every session (BIRD connects out within about a second).
@@ -103,7 +117,7 @@ mod tests {
 
     #[test]
     fn config_has_one_disabled_session_per_address() {
-        let text = render(3);
+        let text = render(3, true);
         assert_eq!(text.matches("disabled;").count(), 3);
         assert!(text.contains("local 10.0.1.3 as 65000"), "{text}");
     }

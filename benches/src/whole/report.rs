@@ -154,7 +154,7 @@ fn transfer_section(dir: &Path, sc: Scenario, summary: &mut String) -> Option<St
             fmt(all, 1.0, 1),
             fmt(span, 1.0, 1),
             fmt(wire_last, 1.0, 1),
-            fmt(cpu, 1.0, 0),
+            fmt(cpu, 1.0, 1),
             fmt(rss, 1024.0, 1),
             fmt(updates, 1.0, 0),
             fmt(bytes, 1024.0, 0),

@@ -11,6 +11,10 @@ pub struct Scenario {
     pub plan: Option<Plan>,
     /// Title in the report.
     pub title: &'static str,
+    /// Whether the receiver installs routes into its kernel FIB (and arrival is read there);
+    /// without, arrival is read from BIRD's table and the wire, so the sender's own pace
+    /// shows instead of the receiver's kernel.
+    pub fib: bool,
 }
 
 const fn transfer(
@@ -26,20 +30,31 @@ const fn transfer(
             per_session: per,
         }),
         title,
+        fib: true,
     }
 }
 
 /// Every scenario, in report order.
-pub const ALL: [Scenario; 6] = [
+pub const ALL: [Scenario; 7] = [
     transfer("1k", "1,000 /32s, one session", 1, 1_000),
     transfer("10k", "10,000 /32s, one session", 1, 10_000),
     transfer("100k", "100,000 /32s, one session", 1, 100_000),
     transfer("1m", "1,000,000 /32s, one session", 1, 1_000_000),
     transfer("100x1k", "100 sessions × 1,000 /32s", 100, 1_000),
     Scenario {
+        fib: false,
+        ..transfer(
+            "100k-rib",
+            "100,000 /32s, one session, receiver without kernel export (BGP table only)",
+            1,
+            100_000,
+        )
+    },
+    Scenario {
         name: "churn",
         plan: None,
         title: "churn: one prefix announced and withdrawn",
+        fib: true,
     },
 ];
 
