@@ -27,7 +27,7 @@ use ipnetwork::IpNetwork;
 use testbed::Lab;
 use testbed::Netns;
 use testbed::router::bird::Bird;
-use testbed::router::frr::Frr;
+use testbed::router::frr::{Daemons, Frr};
 use testbed::router::{Neighbor, Router, RouterConfig};
 use tokio::sync::{mpsc, oneshot};
 
@@ -344,4 +344,84 @@ fn bird_bfd_sessions_come_up_and_a_silent_node_leaves_the_fib_on_bfd() {
         })
     };
     cut_and_heal(&lab, &bird, &up);
+}
+
+/// RFC 5883: a multihop session between node 1's link address and the router's address on
+/// another link (10.9.0.1 / fd00:9::1, one routed hop away), against FRR bfdd's
+/// `peer X multihop local-address Y`.
+#[test]
+fn frr_bfdd_multihop_sessions_come_up_over_ipv4_and_ipv6() {
+    let lab = star("bfd-frr-mh", 1);
+    let (_, n4, _, n6) = link_addresses(1);
+    let (far4, far6) = (ip("10.9.0.1"), ip("fd00:9::1"));
+    let text = format!(
+        "hostname r\n!\nbfd\n peer {n4} multihop local-address {far4}\n !\n peer {n6} multihop local-address {far6}\n !\n!\n"
+    );
+    let frr = Frr::start_with_config(
+        lab.netns("r").unwrap(),
+        &text,
+        Daemons {
+            bgpd: false,
+            bfdd: true,
+            install_routes: true,
+        },
+    )
+    .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let thread = lab
+        .netns("n1")
+        .unwrap()
+        .spawn_thread(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let bfd = Bfd::new();
+                let handles = [(far4, n4), (far6, n6)].map(|(peer, local)| {
+                    bfd.add_session(SessionConfig::multihop(peer, local, Timers::default()))
+                        .unwrap()
+                });
+                for handle in &handles {
+                    let mut status = handle.status();
+                    let up = tokio::time::timeout(
+                        SESSION_TIMEOUT,
+                        status.wait_for(|s| s.state == State::Up),
+                    )
+                    .await;
+                    if up.is_err() {
+                        let _ = tx.send(Err(format!("{:?}", bfd.statuses())));
+                        return;
+                    }
+                }
+                let _ = tx.send(Ok((bfd.statuses(), bfd.drops())));
+                let _ = stop_rx.await;
+                bfd.shutdown().await;
+            });
+        })
+        .unwrap();
+    let (statuses, drops) = rx.recv().unwrap().unwrap_or_else(|e| {
+        panic!(
+            "multihop sessions not Up: {e}; FRR: {:?}",
+            frr.vtysh("show bfd peers")
+        )
+    });
+    assert!(
+        statuses
+            .iter()
+            .all(|s| s.hop == bfd::Hop::Multi && s.state == State::Up)
+    );
+    assert_eq!(drops.total(), 0, "{drops:?}");
+    let peers: serde_json::Value =
+        serde_json::from_str(&frr.vtysh("show bfd peers json").unwrap()).unwrap();
+    let up: Vec<_> = peers
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["status"] == "up" && p["multihop"] == true)
+        .collect();
+    assert_eq!(up.len(), 2, "{peers:#}");
+    let _ = stop_tx.send(());
+    thread.join().unwrap();
 }
