@@ -309,6 +309,34 @@ async fn udp_sessions_on_loopback_come_up() {
     wait_state(&a, State::Up).await;
     wait_state(&b, State::Up).await;
     assert_eq!(bfd.drops().ttl, 0, "loopback keeps TTL 255");
+    // The same Down packet that would end the session, but sent with TTL 64: it may have
+    // come from off-link (RFC 5881 §5), so it is counted and dropped.
+    let packet = ControlPacket {
+        diag: Diag::None,
+        state: State::Down,
+        poll: false,
+        final_: false,
+        control_plane_independent: false,
+        auth_present: false,
+        demand: false,
+        multipoint: false,
+        detect_mult: 3,
+        my_discriminator: b.status().borrow().local_discriminator,
+        your_discriminator: a.status().borrow().local_discriminator,
+        desired_min_tx: 1_000_000,
+        required_min_rx: 1_000_000,
+        required_min_echo_rx: 0,
+    };
+    let spoof = std::net::UdpSocket::bind("127.0.0.2:0").unwrap();
+    spoof.set_ttl(64).unwrap();
+    spoof.send_to(&packet.encode(), "127.0.0.1:3784").unwrap();
+    let start = Instant::now();
+    while bfd.drops().ttl == 0 && start.elapsed() < Duration::from_secs(5) {
+        sleep(10 * MS).await;
+    }
+    assert_eq!(bfd.drops().ttl, 1, "{:?}", bfd.drops());
+    assert_eq!(a.state(), State::Up);
+    assert_eq!(a.status().borrow().down_count, 0);
     bfd.shutdown().await;
     assert!(bfd.statuses().is_empty());
 }
