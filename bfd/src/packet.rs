@@ -286,12 +286,20 @@ mod tests {
     #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
     use super::*;
 
-    /// A Down packet laid out by hand from §4.1 with the values FRR 8.4 bfdd announces at
-    /// session start: diag 0, Down, mult 3, my disc 0x4e6d1a2b, your 0, TX 1 s, RX 300 ms,
-    /// echo 50 ms.
+    /// A Down packet FRR 8.4 bfdd sent to a Berth node in the testbed (tcpdump on the
+    /// router's veth, UDP 10.1.1.1:49154 → 10.1.1.2:3784, TTL 255): diag 0, Down, mult 3,
+    /// my disc 0x4aebc15d, your 0, TX 1 s, RX 1 s, echo 50 ms.
     const FRR_DOWN: [u8; 24] = [
-        0x20, 0x40, 0x03, 0x18, 0x4e, 0x6d, 0x1a, 0x2b, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0f, 0x42,
-        0x40, 0x00, 0x04, 0x93, 0xe0, 0x00, 0x00, 0xc3, 0x50,
+        0x20, 0x40, 0x03, 0x18, 0x4a, 0xeb, 0xc1, 0x5d, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0f, 0x42,
+        0x40, 0x00, 0x0f, 0x42, 0x40, 0x00, 0x00, 0xc3, 0x50,
+    ];
+
+    /// The Up packet with Poll set that started FRR's Poll sequence in the same capture
+    /// (UDP 10.1.1.1:49152 → 10.1.1.2:3784): my disc 0x2413664c, your 0xfb8128e5 (Berth's),
+    /// TX and RX 300 ms.
+    const FRR_UP_POLL: [u8; 24] = [
+        0x20, 0xe0, 0x03, 0x18, 0x24, 0x13, 0x66, 0x4c, 0xfb, 0x81, 0x28, 0xe5, 0x00, 0x04, 0x93,
+        0xe0, 0x00, 0x04, 0x93, 0xe0, 0x00, 0x00, 0xc3, 0x50,
     ];
 
     fn up() -> ControlPacket {
@@ -314,16 +322,26 @@ mod tests {
     }
 
     #[test]
-    fn frr_down_packet_decodes_and_reencodes() {
-        let packet = ControlPacket::decode(&FRR_DOWN).unwrap();
-        assert_eq!(packet.state, State::Down);
-        assert_eq!(packet.detect_mult, 3);
-        assert_eq!(packet.my_discriminator, 0x4e6d_1a2b);
-        assert_eq!(packet.your_discriminator, 0);
-        assert_eq!(packet.desired_min_tx, 1_000_000);
-        assert_eq!(packet.required_min_rx, 300_000);
-        assert_eq!(packet.required_min_echo_rx, 50_000);
-        assert_eq!(packet.encode(), FRR_DOWN);
+    fn frr_packets_decode_and_reencode() {
+        let down = ControlPacket::decode(&FRR_DOWN).unwrap();
+        assert_eq!(down.state, State::Down);
+        assert_eq!(down.diag, Diag::None);
+        assert_eq!(down.detect_mult, 3);
+        assert_eq!(down.my_discriminator, 0x4aeb_c15d);
+        assert_eq!(down.your_discriminator, 0);
+        assert_eq!(down.desired_min_tx, 1_000_000);
+        assert_eq!(down.required_min_rx, 1_000_000);
+        assert_eq!(down.required_min_echo_rx, 50_000);
+        assert_eq!(down.encode(), FRR_DOWN);
+
+        let up = ControlPacket::decode(&FRR_UP_POLL).unwrap();
+        assert_eq!(up.state, State::Up);
+        assert!(up.poll && !up.final_);
+        assert_eq!(up.my_discriminator, 0x2413_664c);
+        assert_eq!(up.your_discriminator, 0xfb81_28e5);
+        assert_eq!(up.desired_min_tx, 300_000);
+        assert_eq!(up.required_min_rx, 300_000);
+        assert_eq!(up.encode(), FRR_UP_POLL);
     }
 
     #[test]

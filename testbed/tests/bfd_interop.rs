@@ -287,9 +287,10 @@ fn cut_and_heal(lab: &Lab, router: &dyn Router, router_bfd_up: &dyn Fn() -> usiz
         Ok((nodes[0].established() == 2).then_some(()))
     })
     .unwrap();
-    // At least the one flap of the cut. FRR adds one more once the BGP session is back
-    // (bfdd signals Down once after bgpd re-registers the peer), and Berth's BGP session,
-    // following BFD, bounces with it; both settle Up.
+    // The flap of the cut, and with FRR one more at the very start: once bgpd's session is
+    // up, bfdd replaces the BFD session it had registered for the peer (new discriminator
+    // and source port, seen with tcpdump), which Berth hears as Down; BGP, gated on BFD,
+    // bounces once with it. BIRD keeps its session.
     let statuses = nodes[0].bfd();
     eprintln!(
         "{}: node 1 BFD (Up, Down) counts {:?}",
