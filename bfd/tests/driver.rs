@@ -108,6 +108,7 @@ async fn a_cut_link_is_detected_within_the_detection_time_and_heals() {
     up.changed().await.unwrap();
     let detected = cut_at.elapsed();
     assert!(!*up.borrow());
+    assert!(!*p.ha.gate().borrow(), "a detected failure closes the gate");
     // Virtual time: the last packet arrived at most one (jittered) interval before the cut.
     assert!(detected <= 900 * MS, "{detected:?}");
     assert!(detected >= 900 * MS - 300 * MS, "{detected:?}");
@@ -155,6 +156,15 @@ async fn admin_down_holds_both_sides_down_until_released() {
     wait_state(&p.hb, State::Down).await;
     sleep(Duration::from_secs(5)).await;
     assert_eq!(p.hb.state(), State::Down);
+    assert!(!*p.hb.up().borrow());
+    assert!(
+        *p.hb.gate().borrow(),
+        "RFC 5882 §3.2: the remote's AdminDown is no failure for clients"
+    );
+    assert!(
+        !*p.ha.gate().borrow(),
+        "the side held down locally closes its gate"
+    );
     assert!(p.a.set_admin_down(p.b_ip, Hop::Single, false).await);
     wait_state(&p.ha, State::Up).await;
     wait_state(&p.hb, State::Up).await;

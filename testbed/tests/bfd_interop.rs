@@ -88,7 +88,7 @@ impl BerthNode {
                         };
                         let mut config = PeerConfig::new(peer, NODE_AS, ROUTER_AS, router_id);
                         // BGP follows BFD: no session while it is down, ended when it goes down.
-                        config.bfd_gate = Some(BfdGate(handle.up()));
+                        config.bfd_gate = Some(BfdGate(handle.gate()));
                         config.transport.local = Some(local);
                         config.session.hold_time = HOLD;
                         config.session.connect_retry = Duration::from_secs(1);

@@ -70,7 +70,7 @@ impl Node {
                         let handle = sessions
                             .add_session(SessionConfig::single_hop(router, Some(local), timers))
                             .expect("BFD session");
-                        BfdGate(handle.up())
+                        BfdGate(handle.gate())
                     });
                     let speaker = Speaker::start(SpeakerConfig::new(NODE_AS, router_id))
                         .await

@@ -70,6 +70,7 @@ impl SessionConfig {
 pub struct SessionHandle {
     status: watch::Receiver<SessionStatus>,
     up: watch::Receiver<bool>,
+    gate: watch::Receiver<bool>,
 }
 
 impl SessionHandle {
@@ -78,10 +79,17 @@ impl SessionHandle {
         self.status.clone()
     }
 
-    /// `true` while the session is Up. This is the gate a BGP peer waits on: it must not
-    /// come up while `false`, and must end at once when it turns `false`.
+    /// `true` exactly while the session is Up.
     pub fn up(&self) -> watch::Receiver<bool> {
         self.up.clone()
+    }
+
+    /// The flag a client protocol (a BGP peer) follows: it must not come up while `false`
+    /// and must end at once when it turns `false`. `true` while Up, and also while the
+    /// remote holds the session AdminDown (RFC 5882 §3.2: an operator switching BFD off on
+    /// the far side is not a path failure). `false` at start until the session is Up.
+    pub fn gate(&self) -> watch::Receiver<bool> {
+        self.gate.clone()
     }
 
     /// The current state.
@@ -225,15 +233,17 @@ impl Bfd {
             down_count: 0,
         });
         let (up_tx, up) = watch::channel(false);
+        let (gate_tx, gate) = watch::channel(false);
         let (commands, commands_rx) = mpsc::channel(8);
         let channels = Channels {
             inbox,
             commands: commands_rx,
             status: status_tx,
             up: up_tx,
+            gate: gate_tx,
         };
         let task = tokio::spawn(task::run(session, sink, config.hop, config.peer, channels));
-        let handle = SessionHandle { status, up };
+        let handle = SessionHandle { status, up, gate };
         sessions.insert(
             key,
             Running {

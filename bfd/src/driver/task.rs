@@ -86,6 +86,21 @@ pub(crate) struct Channels {
     pub commands: mpsc::Receiver<Command>,
     pub status: watch::Sender<SessionStatus>,
     pub up: watch::Sender<bool>,
+    pub gate: watch::Sender<bool>,
+}
+
+/// RFC 5882 §3.2: a session the remote holds AdminDown is not a path failure; clients keep
+/// going. Anything else but Up is.
+pub(crate) fn gate_open(state: State, remote_state: State) -> bool {
+    state == State::Up || (state == State::Down && remote_state == State::AdminDown)
+}
+
+fn set(flag: &watch::Sender<bool>, value: bool) {
+    flag.send_if_modified(|current| {
+        let changed = *current != value;
+        *current = value;
+        changed
+    });
 }
 
 fn publish(session: &Session, status: &watch::Sender<SessionStatus>) {
@@ -132,15 +147,15 @@ pub(crate) async fn run(
                             s.down_count += 1;
                         }
                     });
-                    channels.up.send_if_modified(|up| {
-                        let changed = *up != (to == State::Up);
-                        *up = to == State::Up;
-                        changed
-                    });
+                    set(&channels.up, to == State::Up);
                 }
             }
         }
         publish(&session, &channels.status);
+        set(
+            &channels.gate,
+            gate_open(session.state(), session.remote_state()),
+        );
         actions = tokio::select! {
             Some(packet) = channels.inbox.recv() => session.handle(Event::Received(packet)),
             command = channels.commands.recv() => match command {
@@ -162,5 +177,6 @@ pub(crate) async fn run(
         }
     }
     channels.up.send_replace(false);
+    channels.gate.send_replace(false);
     publish(&session, &channels.status);
 }
