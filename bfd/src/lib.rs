@@ -8,7 +8,12 @@
 //!   publish their state on tokio `watch` channels.
 //!
 //! Nothing here knows about BGP: a BGP peer that wants BFD holds a
-//! [`driver::SessionHandle`] and watches [`driver::SessionHandle::up`].
+//! [`driver::SessionHandle`] and follows [`driver::SessionHandle::gate`] (with the `bgp`
+//! driver: `PeerConfig::bfd_gate = Some(BfdGate(handle.gate()))`).
+//!
+//! Not implemented: authentication (packets with the A bit are dropped and counted), Demand
+//! mode, the Echo function, and IPv6 link-local peers (sessions are told apart by address
+//! alone, not by interface).
 
 pub mod driver;
 pub mod packet;
