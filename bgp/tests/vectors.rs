@@ -177,4 +177,16 @@ fn every_captured_vector_decodes_reencodes_identically_and_matches_its_golden_fi
         failures.join("\n")
     );
     assert!(messages >= paths.len());
+    // Issue 2: at least 24 vectors, at least 5 from each of the four implementations.
+    assert!(paths.len() >= 24, "only {} vectors", paths.len());
+    for sender in ["bird", "frr", "gobgp", "exabgp"] {
+        let n = paths
+            .iter()
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(&format!("{sender}-")))
+            })
+            .count();
+        assert!(n >= 5, "only {n} vectors from {sender}");
+    }
 }
