@@ -197,6 +197,22 @@ fn timers_transport_multihop_and_families() {
 }
 
 #[test]
+fn gobgp_policy_is_reported_and_ignored() {
+    let mut objs = base();
+    objs[2] = conf(65001, "  policy: my-policy-configmap\n");
+    let d = run("n1", objs);
+    assert_eq!(d.peers.len(), 1, "sessions still run");
+    assert_eq!(d.announce.len(), 2);
+    assert!(
+        d.problems
+            .iter()
+            .any(|p| p.kind == "BgpConf" && p.message.contains("not supported")),
+        "{:?}",
+        d.problems
+    );
+}
+
+#[test]
 fn graceful_restart_can_be_turned_off() {
     let mut objs = base();
     objs[2] = conf(65001, "  gracefulRestart: {enabled: false}\n");

@@ -93,6 +93,13 @@ fn settings(
         problems.push(Problem::new("BgpConf", name, e.to_string()));
         return None;
     }
+    if let Some(policy) = conf.spec.policy.as_deref().filter(|p| !p.is_empty()) {
+        problems.push(Problem::new(
+            "BgpConf",
+            name,
+            format!("spec.policy {policy:?} (a GoBGP policy) is not supported and is ignored"),
+        ));
+    }
     let local_as = rack_as.unwrap_or(conf.spec.as_number);
     let router_id = if conf.spec.router_id.is_empty() {
         node.internal_v4.or(ctx.fallback_router_id)
