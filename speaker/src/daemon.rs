@@ -29,8 +29,24 @@ pub struct Options {
     pub vip_interface: Option<String>,
     /// How long routes stay marked GRACEFUL_SHUTDOWN before sessions close.
     pub drain: Duration,
+    /// What SIGTERM means.
+    pub on_shutdown: ShutdownMode,
     /// The network the BGP driver uses.
     pub network: Network,
+}
+
+/// What the speaker does with its sessions when told to stop.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ShutdownMode {
+    /// The node leaves: routes re-announced with GRACEFUL_SHUTDOWN for the drain time, then
+    /// withdrawn with the sessions (RFC 8326, hard reset).
+    #[default]
+    Drain,
+    /// The speaker restarts (a rolling update): sessions close without withdrawing, so
+    /// routers that negotiated graceful restart keep forwarding to this node until the new
+    /// speaker re-announces (RFC 4724 / RFC 8538). No next hop set changes, so no ECMP
+    /// flow is rehashed.
+    Restart,
 }
 
 /// The daemon's state shared with the HTTP surfaces.
@@ -125,11 +141,18 @@ pub async fn run(
         }
     }
     shared.view().ready = false;
-    applier
-        .shutdown("berth-speaker shutting down", options.drain)
-        .await;
-    if let Some(d) = device.as_mut() {
-        d.sync(&BTreeSet::new()).await;
+    match options.on_shutdown {
+        ShutdownMode::Drain => {
+            applier
+                .shutdown("berth-speaker shutting down", options.drain)
+                .await;
+            if let Some(d) = device.as_mut() {
+                d.sync(&BTreeSet::new()).await;
+            }
+        }
+        // The VIPs stay on the device too: the node keeps answering while routers keep
+        // its routes for the restart time.
+        ShutdownMode::Restart => applier.close("berth-speaker restarting").await,
     }
     info!("BGP sessions closed");
 }

@@ -291,6 +291,12 @@ impl Applier {
         Ok(plan)
     }
 
+    /// Closes every session without withdrawing (Cease), for a restart: routers that
+    /// negotiated graceful restart keep the routes for the restart time.
+    pub async fn close(&mut self, message: &str) {
+        self.stop(message).await;
+    }
+
     /// Graceful shutdown: routes re-announced with GRACEFUL_SHUTDOWN, `drain` waited, then
     /// every session closed with Cease carrying `message`.
     pub async fn shutdown(&mut self, message: &str, drain: Duration) {

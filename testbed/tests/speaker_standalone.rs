@@ -128,7 +128,12 @@ fn wait_gateways(clab: &ClabLab, what: &str, nodes: &[usize]) {
 }
 
 /// Starts `berth-speaker` on node1..=3, all reading `state`; logs go to the lab directory.
-fn start_speakers(lab: &testbed::Lab, state: &Path, speaker_bin: &Path) -> Vec<Process> {
+fn start_speakers(
+    lab: &testbed::Lab,
+    state: &Path,
+    speaker_bin: &Path,
+    on_sigterm: &str,
+) -> Vec<Process> {
     (1..=3)
         .map(|n| {
             let node = format!("node{n}");
@@ -138,7 +143,8 @@ fn start_speakers(lab: &testbed::Lab, state: &Path, speaker_bin: &Path) -> Vec<P
             command
                 .args(["--node-name", &node, "--state-dir"])
                 .arg(state)
-                .args(["--drain-seconds", "1", "--log-format", "json"])
+                .args(["--drain-seconds", "1", "--on-sigterm", on_sigterm])
+                .args(["--log-format", "json"])
                 .stdout(Stdio::null())
                 .stderr(Stdio::from(log));
             Process::spawn(format!("berth-speaker on {node}"), command).unwrap()
@@ -167,7 +173,7 @@ fn three_standalone_speakers_follow_the_manifests() {
         let netns = lab.netns(&node).unwrap();
         responders.push(Responder::start(netns, &node, &addresses).unwrap());
     }
-    let mut speakers = start_speakers(lab, &state, &speaker_bin);
+    let mut speakers = start_speakers(lab, &state, &speaker_bin, "drain");
     clab.router("tor1")
         .unwrap()
         .wait_established(3, SESSION_TIMEOUT)
@@ -313,7 +319,7 @@ fn the_controller_allocates_and_the_speakers_announce() {
         .stdout(Stdio::null())
         .stderr(Stdio::from(log));
     let _controller = Process::spawn("berth-controller", command).unwrap();
-    let _speakers = start_speakers(lab, &state, &speaker_bin);
+    let _speakers = start_speakers(lab, &state, &speaker_bin, "drain");
 
     // A Service as a user writes it: no status; the controller gives it an address.
     write(
@@ -352,4 +358,71 @@ fn the_controller_allocates_and_the_speakers_announce() {
         })
         .unwrap();
     }
+}
+
+/// Known failure, kept to be fixed: 1–2 of several thousand short TCP connections fail while
+/// the speakers restart one by one (`--on-sigterm restart`; with `drain`, 1 of 25,000), most
+/// likely an ECMP rehash when a router drops the restarting node's path.
+#[test]
+#[ignore = "known failure (a few connections of thousands fail); run with `cargo test -p testbed --test speaker_standalone -- --ignored`"]
+fn a_rolling_restart_of_the_speakers_fails_no_connection() {
+    let speaker_bin = workspace_bin("berth-speaker");
+    let clab = ClabLab::up(&lab_file("tor-pair.clab.yml")).unwrap();
+    let lab = clab.lab();
+    let state = lab.dir().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    write(&state, "cluster.yaml", &nodes_and_peers(false));
+    write(
+        &state,
+        "service.yaml",
+        &service(&[vip4().ip()], false, &[1, 2, 3]),
+    );
+    let target: SocketAddr = (vip4().ip(), 80).into();
+    let mut responders = Vec::new();
+    for n in 1..=3 {
+        let node = format!("node{n}");
+        lab.add_address(&node, "lo", vip4()).unwrap();
+        responders.push(Responder::start(lab.netns(&node).unwrap(), &node, &[target]).unwrap());
+    }
+    let mut speakers = start_speakers(lab, &state, &speaker_bin, "restart");
+    wait_gateways(&clab, "three next hops", &[1, 2, 3]);
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let client = lab.netns("client").unwrap().clone();
+    let traffic = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let (mut probes, mut failures) = (0, 0);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let r = spread(&client, Protocol::Tcp, target, 50, Duration::from_secs(2)).unwrap();
+                probes += 50;
+                failures += r.failures;
+            }
+            (probes, failures)
+        })
+    };
+    for n in 1..=3 {
+        let i = n - 1;
+        speakers[i].signal(libc::SIGTERM).unwrap();
+        assert!(speakers[i].wait_exit(Duration::from_secs(15)));
+        let node = format!("node{n}");
+        let netns = lab.netns(&node).unwrap();
+        let log = std::fs::File::create(lab.dir().join(format!("{node}-speaker-2.log"))).unwrap();
+        let mut command = netns.command(&speaker_bin);
+        command
+            .args(["--node-name", &node, "--state-dir"])
+            .arg(&state)
+            .args(["--on-sigterm", "restart", "--log-format", "json"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log));
+        speakers[i] = Process::spawn(format!("berth-speaker on {node}"), command).unwrap();
+        wait_gateways(&clab, &format!("node{n} back"), &[1, 2, 3]);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (probes, failures) = traffic.join().unwrap();
+    assert!(probes >= 100, "traffic ran: {probes} probes");
+    assert_eq!(
+        failures, 0,
+        "{failures} of {probes} connections failed during the rolling restart"
+    );
 }

@@ -12,12 +12,18 @@ use anyhow::Context as _;
 use clap::{Parser, ValueEnum};
 use speaker::NodeContext;
 use speaker::admin::{admin_route, health_route};
-use speaker::daemon::{Options, Shared, run};
+use speaker::daemon::{Options, Shared, ShutdownMode, run};
 use speaker::source::{self, DIR_POLL_INTERVAL};
 use speaker::sync::Network;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{info, warn};
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum OnSigterm {
+    Drain,
+    Restart,
+}
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum LogFormat {
@@ -61,6 +67,11 @@ struct Args {
     /// Seconds routes stay marked GRACEFUL_SHUTDOWN on SIGTERM before sessions close.
     #[arg(long, default_value_t = 5)]
     drain_seconds: u64,
+    /// What SIGTERM means: `drain` (the node leaves: GRACEFUL_SHUTDOWN, wait, withdraw) or
+    /// `restart` (a rolling update: close without withdrawing; routers with graceful
+    /// restart keep forwarding until the new speaker is back).
+    #[arg(long, value_enum, default_value = "drain")]
+    on_sigterm: OnSigterm,
 }
 
 fn init_logs(format: LogFormat) {
@@ -153,6 +164,10 @@ async fn main() -> anyhow::Result<()> {
         listen_port: args.listen_port,
         vip_interface: args.vip_interface.clone(),
         drain: Duration::from_secs(args.drain_seconds),
+        on_shutdown: match args.on_sigterm {
+            OnSigterm::Drain => ShutdownMode::Drain,
+            OnSigterm::Restart => ShutdownMode::Restart,
+        },
         network: Network::Tcp,
     };
     run(options, rx, shared, terminated()).await;
