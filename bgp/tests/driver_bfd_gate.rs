@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use bgp::driver::{BfdGate, MemoryNetwork, PeerConfig, Speaker, SpeakerConfig};
 use bgp::session::State;
+use bgp::wire::notification::{CeaseSubcode, ErrorCode, Notification};
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep};
 
@@ -34,6 +35,15 @@ fn peer(me: u8, my_as: u32, them: u8, their_as: u32) -> PeerConfig {
 
 fn state(s: &Speaker, addr: IpAddr) -> State {
     s.peer(addr).map_or(State::Idle, |p| p.state)
+}
+
+/// Cease / BFD Down, bare or inside an RFC 8538 Hard Reset.
+fn bfd_down_cease(n: &Notification) -> bool {
+    match n.code {
+        ErrorCode::Cease(CeaseSubcode::BfdDown) => true,
+        ErrorCode::Cease(CeaseSubcode::HardReset) => n.data.get(..2) == Some(&[6, 10][..]),
+        _ => false,
+    }
 }
 
 async fn until(what: &str, mut f: impl FnMut() -> bool) {
@@ -77,6 +87,18 @@ async fn a_closed_bfd_gate_holds_the_session_and_closing_it_ends_the_session_at_
     assert!(
         closed.elapsed() < Duration::from_secs(1),
         "at once, not at the 90 s hold time"
+    );
+    let sent = a.peer(ip(2)).and_then(|p| p.last_error_sent);
+    assert_eq!(
+        sent.as_ref().map(bfd_down_cease),
+        Some(true),
+        "Cease / BFD Down (RFC 9384) sent, got {sent:?}"
+    );
+    let received = b.peer(ip(1)).and_then(|p| p.last_error_received);
+    assert_eq!(
+        received.as_ref().map(bfd_down_cease),
+        Some(true),
+        "the peer received Cease / BFD Down, got {received:?}"
     );
     sleep(Duration::from_secs(10)).await;
     assert_eq!(

@@ -245,10 +245,7 @@ impl PeerTask {
             // Hard: the peer must drop our routes now, not keep them as stale (RFC 8538).
             info!("BFD down: stopping the session");
             self.held_by_bfd = true;
-            self.handle(Event::ManualStop {
-                message: "BFD down".into(),
-                hard: true,
-            });
+            self.handle(Event::BfdDown);
         }
     }
 

@@ -52,6 +52,10 @@ pub enum Event {
         /// Ask the peer to forget our routes now (see above).
         hard: bool,
     },
+    /// The BFD session this session follows went Down (RFC 5882 §4.3): like a hard
+    /// `ManualStop`, but the Cease subcode is BFD Down (10, RFC 9384), so that the peer's
+    /// logs say why.
+    BfdDown,
     /// A timer the session asked for expired (events 9–13).
     TimerExpired(Timer),
     /// Events 16/17: a connection is up, ours (TcpCRAcked) or the peer's

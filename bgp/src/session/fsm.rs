@@ -163,7 +163,17 @@ impl Session {
     pub fn handle(&mut self, event: Event) -> Actions {
         match event {
             Event::ManualStart => self.start(),
-            Event::ManualStop { message, hard } => self.stop(message, hard),
+            Event::ManualStop { message, hard } => {
+                let cease = Notification::cease_with_communication(
+                    CeaseSubcode::AdministrativeShutdown,
+                    &message,
+                );
+                self.stop(cease, hard)
+            }
+            Event::BfdDown => self.stop(
+                Notification::new(ErrorCode::Cease(CeaseSubcode::BfdDown), Vec::new()),
+                true,
+            ),
             Event::TimerExpired(timer) => self.timer(timer),
             Event::TcpConnected { conn, direction } => self.connected(conn, direction),
             Event::TcpConnectFailed => {
@@ -260,11 +270,9 @@ impl Session {
         });
     }
 
-    fn stop(&mut self, message: String, hard: bool) {
+    fn stop(&mut self, mut cease: Notification, hard: bool) {
         self.started = false;
         self.push(Action::StopTimer(Timer::IdleHold));
-        let mut cease =
-            Notification::cease_with_communication(CeaseSubcode::AdministrativeShutdown, &message);
         let n_bit_both = self.negotiated().is_some_and(|n| {
             self.config.graceful_restart.is_some_and(|g| g.notification)
                 && n.peer_graceful_restart
