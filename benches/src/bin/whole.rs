@@ -131,11 +131,18 @@ fn measure(options: &Options) -> Result<(), Box<dyn std::error::Error + Send + S
         // Round robin over the senders, so drift in the machine's load spreads evenly.
         for i in 1..=options.runs {
             for (kind, file) in &mut files {
-                let line = match sc.plan {
-                    Some(plan) => {
-                        report::transfer_line(i, &run::transfer(*kind, plan, options.wire, sc.fib)?)
+                let result = match sc.plan {
+                    Some(plan) => run::transfer(*kind, plan, options.wire, sc.fib)
+                        .map(|t| report::transfer_line(i, &t)),
+                    None => run::churn(*kind, options.cycles).map(|c| report::churn_line(i, &c)),
+                };
+                // A failed run is reported and left out; the others still count.
+                let line = match result {
+                    Ok(line) => line,
+                    Err(e) => {
+                        eprintln!("{} {} run {i} failed: {e}", sc.name, kind.name());
+                        continue;
                     }
-                    None => report::churn_line(i, &run::churn(*kind, options.cycles)?),
                 };
                 eprintln!("{} {} run {i}: {line}", sc.name, kind.name());
                 writeln!(file, "{line}")?;

@@ -66,22 +66,28 @@ pub fn transfer(kind: Kind, plan: Plan, capture: bool, fib: bool) -> Result<Tran
     settle(sender.pid(), Duration::from_secs(30));
     let expected = (plan.sessions.max(1) * plan.per_session) as u64;
     let timeout = Duration::from_secs(60 + expected / 2_000);
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let watcher = lab
-        .netns("r")?
-        .spawn_thread(move || -> std::io::Result<Arrival> {
-            let mut counter = FibCounter::open()?;
-            let baseline = counter.count()?;
-            let _ = ready_tx.send(());
-            Ok(watch_arrival(
-                &mut counter,
-                baseline,
-                expected,
-                Duration::from_millis(1),
-                timeout,
-            ))
-        })?;
-    ready_rx.recv_timeout(Duration::from_secs(10))?;
+    // With kernel export, a thread in the receiver's namespace watches its FIB.
+    let watcher = if fib {
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let watcher = lab
+            .netns("r")?
+            .spawn_thread(move || -> std::io::Result<Arrival> {
+                let mut counter = FibCounter::open()?;
+                let baseline = counter.count()?;
+                let _ = ready_tx.send(());
+                Ok(watch_arrival(
+                    &mut counter,
+                    baseline,
+                    expected,
+                    Duration::from_millis(1),
+                    timeout,
+                ))
+            })?;
+        ready_rx.recv_timeout(Duration::from_secs(10))?;
+        Some(watcher)
+    } else {
+        None
+    };
     let capture = if capture {
         let file = lab.dir().join("wire.pcap");
         Some(Capture::start(lab.netns("r")?, "eth0", &file)?)
@@ -90,14 +96,12 @@ pub fn transfer(kind: Kind, plan: Plan, capture: bool, fib: bool) -> Result<Tran
     };
     let before = usage(sender.pid());
     receiver.enable()?;
-    let arrival = if fib {
-        watcher.join().map_err(|_| "watcher panicked")??
-    } else {
-        let _ = watcher.join();
-        watch_table(&receiver, expected, timeout)
+    let arrival = match watcher {
+        Some(watcher) => watcher.join().map_err(|_| "watcher panicked")??,
+        None => watch_table(&receiver, expected, timeout),
     };
     let after = usage(sender.pid());
-    let established = receiver.wait_established(plan.sessions.max(1), Duration::from_secs(10))?;
+    let established = receiver.wait_established(plan.sessions.max(1), Duration::from_secs(30))?;
     let wire = match capture {
         Some(capture) => {
             std::thread::sleep(Duration::from_millis(100));
@@ -217,6 +221,12 @@ pub fn churn(kind: Kind, cycles: usize) -> Result<Churn, BoxError> {
                 .recv_timeout(Duration::from_secs(15))?
                 .ok_or_else(|| format!("{} churn change never reached the FIB", kind.name()))?;
             let delay = (seen as f64 - called as f64) / 1e6;
+            if std::env::var_os("WHOLE_CHURN_DUMP").is_some() {
+                eprintln!(
+                    "churn {} announce={announce} called={called} seen={seen} delay_ms={delay:.3}",
+                    kind.name()
+                );
+            }
             if announce {
                 result.announce_ms.push(delay);
             } else {
