@@ -171,6 +171,7 @@ mod tests {
             graceful_restart: Some(120),
             next_hop_v4: None,
             next_hop_v6: None,
+            bfd: None,
         }
     }
 

@@ -6,6 +6,7 @@
 //! driver, and the binaries' HTTP surfaces.
 
 pub mod admin;
+pub mod bfd_link;
 pub mod daemon;
 pub mod desired;
 pub mod diff;

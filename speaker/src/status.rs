@@ -116,6 +116,7 @@ mod tests {
             graceful_restart: None,
             next_hop_v4: None,
             next_hop_v6: None,
+            bfd: None,
         };
         let mut snap = PeerSnapshot::new(peer.address, String::new());
         snap.state = State::Established;

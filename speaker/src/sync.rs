@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bgp::driver::{
@@ -20,6 +21,7 @@ use bgp::session::{ConnectMode, GracefulRestart, MaxPrefix, State};
 use bgp::wire::Family;
 use tracing::{info, warn};
 
+use crate::bfd_link::BfdLinks;
 use crate::desired::{Afi, Desired, DesiredPeer, SpeakerSettings, VipAttrs};
 use crate::diff::{Plan, Running, diff};
 
@@ -107,6 +109,20 @@ pub fn speaker_config(s: &SpeakerSettings, listen_port: Option<u16>) -> SpeakerC
     c
 }
 
+/// The driver's configuration of `p` with the gate of its BFD session (started, changed
+/// or dropped as `p.bfd` says), and the peer as it is then running: without BFD when the
+/// BFD step failed, so that the next sync sees a difference and retries it.
+async fn gated(bfd: &mut BfdLinks, p: &DesiredPeer) -> (PeerConfig, DesiredPeer) {
+    let (gate, ok) = bfd.ensure(p).await;
+    let mut config = peer_config(p);
+    config.bfd_gate = gate;
+    let mut told = p.clone();
+    if !ok {
+        told.bfd = None;
+    }
+    (config, told)
+}
+
 /// Logs every session going up or down, until the speaker is dropped.
 async fn log_state_changes(mut changes: tokio::sync::broadcast::Receiver<StateChange>) {
     use tokio::sync::broadcast::error::RecvError;
@@ -140,6 +156,7 @@ pub struct Applier {
     listen_port: Option<u16>,
     speaker: Option<(Speaker, SpeakerConfig)>,
     running: Running,
+    bfd: BfdLinks,
 }
 
 impl Applier {
@@ -150,7 +167,19 @@ impl Applier {
             listen_port,
             speaker: None,
             running: Running::default(),
+            bfd: BfdLinks::default(),
         }
+    }
+
+    /// Runs BFD sessions on `bfd` (tests: an in-memory one) instead of real UDP sockets.
+    pub fn with_bfd(mut self, bfd: Arc<bfd::Bfd>) -> Self {
+        self.bfd = BfdLinks::new(Some(bfd));
+        self
+    }
+
+    /// The BFD sessions under the BGP sessions.
+    pub fn bfd(&self) -> &BfdLinks {
+        &self.bfd
     }
 
     /// The driver, once started.
@@ -194,6 +223,7 @@ impl Applier {
             if self.speaker.is_some() {
                 self.stop("no BGP configuration").await;
             }
+            self.bfd.prune(&BTreeMap::new()).await;
             return Ok(Plan::default());
         };
         let config = speaker_config(settings, self.listen_port);
@@ -212,6 +242,7 @@ impl Applier {
             return Ok(plan);
         };
         let running = &mut self.running;
+        let bfd = &mut self.bfd;
         running.settings = desired.settings.clone();
         for addr in &plan.remove {
             match speaker.remove_peer(*addr).await {
@@ -224,18 +255,20 @@ impl Applier {
             }
         }
         for p in plan.reset.iter().chain(&plan.update) {
-            match speaker.update_peer(peer_config(p)).await {
+            let (config, told) = gated(bfd, p).await;
+            match speaker.update_peer(config).await {
                 Ok(()) => {
-                    running.peers.insert(p.address, p.clone());
+                    running.peers.insert(p.address, told);
                     info!(peer = %p.address, name = %p.name, "session reconfigured");
                 }
                 Err(e) => warn!(peer = %p.address, "reconfiguring session: {e}"),
             }
         }
         for p in &plan.add {
-            match speaker.add_peer(peer_config(p)) {
+            let (config, told) = gated(bfd, p).await;
+            match speaker.add_peer(config) {
                 Ok(()) => {
-                    running.peers.insert(p.address, p.clone());
+                    running.peers.insert(p.address, told);
                     running.routes.entry(p.address).or_default();
                     info!(peer = %p.address, name = %p.name, peer_as = p.peer_as, "session added");
                 }
@@ -288,6 +321,8 @@ impl Applier {
                 }
             }
         }
+        // After the BGP peers dropped their gates: BFD sessions nobody follows any more.
+        bfd.prune(&desired.peers).await;
         Ok(plan)
     }
 
@@ -295,6 +330,7 @@ impl Applier {
     /// negotiated graceful restart keep the routes for the restart time.
     pub async fn close(&mut self, message: &str) {
         self.stop(message).await;
+        self.bfd.shutdown().await;
     }
 
     /// Graceful shutdown: routes re-announced with GRACEFUL_SHUTDOWN, `drain` waited, then
@@ -304,5 +340,6 @@ impl Applier {
             speaker.shutdown(message, drain).await;
         }
         self.running = Running::default();
+        self.bfd.shutdown().await;
     }
 }

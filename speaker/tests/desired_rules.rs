@@ -469,3 +469,50 @@ fn ipv6_vips_go_only_to_sessions_carrying_ipv6() {
             .contains_key(&ip("fd00:beef::20"))
     );
 }
+
+#[test]
+fn bfd_is_off_by_default_and_resolved_with_defaults_when_enabled() {
+    let d = run("n1", base());
+    assert_eq!(d.peers[&ip("10.0.0.254")].bfd, None, "off by default");
+
+    let with = |bfd: &str| {
+        let mut objects = base();
+        objects.retain(|o| !matches!(o, Object::BgpPeer(_)));
+        objects.push(peer("tor", "10.0.0.254", 65000, bfd));
+        run("n1", objects)
+    };
+    let d = with("  bfd: {enabled: false, minTx: 100}\n");
+    assert_eq!(d.peers[&ip("10.0.0.254")].bfd, None);
+
+    let d = with("  bfd: {enabled: true}\n");
+    assert_eq!(
+        d.peers[&ip("10.0.0.254")].bfd,
+        Some(speaker::desired::DesiredBfd {
+            min_tx_ms: 300,
+            min_rx_ms: 300,
+            multiplier: 3,
+            multihop: false,
+            local: None,
+        })
+    );
+
+    let d = with("  bfd: {enabled: true, minTx: 100, minRx: 200, multiplier: 5, multihop: true}\n");
+    assert_eq!(
+        d.peers[&ip("10.0.0.254")].bfd,
+        Some(speaker::desired::DesiredBfd {
+            min_tx_ms: 100,
+            min_rx_ms: 200,
+            multiplier: 5,
+            multihop: true,
+            local: Some(ip("10.0.0.1")),
+        }),
+        "multihop takes the node's InternalIP as source"
+    );
+
+    let d = with("  sourceAddress: 10.0.0.9\n  bfd: {enabled: true, multihop: true}\n");
+    assert_eq!(
+        d.peers[&ip("10.0.0.254")].bfd.and_then(|b| b.local),
+        Some(ip("10.0.0.9")),
+        "the session's source address wins"
+    );
+}

@@ -40,6 +40,7 @@ fn peer_strategy() -> impl Strategy<Value = DesiredPeer> {
             graceful_restart: Some(120),
             next_hop_v4: None,
             next_hop_v6: None,
+            bfd: None,
         })
 }
 

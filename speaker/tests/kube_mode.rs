@@ -225,6 +225,7 @@ async fn status_writer_applies_this_nodes_entries() {
                 graceful_restart: None,
                 next_hop_v4: None,
                 next_hop_v6: None,
+                bfd: None,
             },
         );
     }

@@ -118,15 +118,37 @@ pub struct DesiredPeer {
     pub next_hop_v4: Option<Ipv4Addr>,
     /// Next hop for IPv6 routes when the session is not IPv6 (the node's InternalIP).
     pub next_hop_v6: Option<Ipv6Addr>,
+    /// BFD for the session (`spec.bfd.enabled`); `None` runs none. Changing it resets
+    /// nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bfd: Option<DesiredBfd>,
+}
+
+/// A BFD session that a BGP session follows, resolved from `BgpPeer.spec.bfd`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DesiredBfd {
+    /// Desired Min TX interval, milliseconds.
+    pub min_tx_ms: u32,
+    /// Required Min RX interval, milliseconds.
+    pub min_rx_ms: u32,
+    /// Detect Mult.
+    pub multiplier: u8,
+    /// Multihop (RFC 5883) rather than single hop (RFC 5881).
+    pub multihop: bool,
+    /// Our source address: the session's source address, else (multihop, which needs
+    /// one) the node's InternalIP of the neighbour's family; `None` lets the kernel pick.
+    pub local: Option<IpAddr>,
 }
 
 impl DesiredPeer {
     /// Whether going from `self` to `new` needs a new session: anything but the
-    /// description and the object's name does.
+    /// description, the object's name and BFD does.
     pub fn needs_reset(&self, new: &DesiredPeer) -> bool {
         let strip = |p: &DesiredPeer| DesiredPeer {
             name: String::new(),
             description: String::new(),
+            bfd: None,
             ..p.clone()
         };
         strip(self) != strip(new)

@@ -9,12 +9,18 @@ use std::net::{IpAddr, Ipv4Addr};
 use api::{BgpConf, BgpPeer};
 
 use super::node::NodeFacts;
-use super::{Afi, DesiredPeer, NodeContext, Problem, SpeakerSettings, selector};
+use super::{Afi, DesiredBfd, DesiredPeer, NodeContext, Problem, SpeakerSettings, selector};
 use crate::state::{ClusterState, ObjectKey};
 
 /// Default graceful restart time, seconds, when graceful restart is not configured: Berth
 /// advertises it so that routers keep forwarding while a speaker restarts.
 pub const DEFAULT_RESTART_TIME: u16 = 120;
+
+/// BFD intervals (min TX, min RX), milliseconds, when `spec.bfd` leaves them unset.
+pub const DEFAULT_BFD_INTERVAL_MS: u32 = 300;
+
+/// BFD detect multiplier when `spec.bfd.multiplier` is unset.
+pub const DEFAULT_BFD_MULTIPLIER: u8 = 3;
 
 /// The well-known BGP port, listened on when `BgpConf.spec.listenPort` is unset.
 pub const BGP_PORT: u16 = 179;
@@ -256,6 +262,11 @@ fn desired_peer(
         ),
     };
     let families = families(peer, address);
+    let source_address = peer
+        .spec
+        .effective_source_address()
+        .and_then(|s| s.parse().ok());
+    let bfd = desired_bfd(peer.spec.bfd.as_ref(), address, source_address, node)?;
     Ok(Some(DesiredPeer {
         name: name.to_string(),
         description: peer.spec.conf.description.clone().unwrap_or_default(),
@@ -273,10 +284,7 @@ fn desired_peer(
             .map(|n| u32::try_from(n.get()).unwrap_or(u32::MAX)),
         passive: transport.and_then(|t| t.passive_mode).unwrap_or(false),
         multihop_ttl,
-        source_address: peer
-            .spec
-            .effective_source_address()
-            .and_then(|s| s.parse().ok()),
+        source_address,
         md5_password,
         max_prefix: peer.spec.max_prefix,
         graceful_restart,
@@ -287,5 +295,46 @@ fn desired_peer(
             .internal_v6
             .filter(|_| address.is_ipv4() && families.contains(&Afi::Ipv6)),
         families,
+        bfd,
+    }))
+}
+
+/// The BFD session of a neighbour at `address`, from `spec.bfd`: off unless `enabled`;
+/// intervals default to [`DEFAULT_BFD_INTERVAL_MS`], the multiplier to
+/// [`DEFAULT_BFD_MULTIPLIER`]. Multihop needs a source address: the session's, else the
+/// node's InternalIP of the neighbour's family.
+pub fn desired_bfd(
+    spec: Option<&api::bgppeer::Bfd>,
+    address: IpAddr,
+    source_address: Option<IpAddr>,
+    node: &NodeFacts,
+) -> Result<Option<DesiredBfd>, String> {
+    let Some(spec) = spec.filter(|b| b.enabled) else {
+        return Ok(None);
+    };
+    let multihop = spec.multihop.unwrap_or(false);
+    let local = if multihop {
+        let internal = match address {
+            IpAddr::V4(_) => node.internal_v4.map(IpAddr::V4),
+            IpAddr::V6(_) => node.internal_v6.map(IpAddr::V6),
+        };
+        Some(source_address.or(internal).ok_or_else(|| {
+            "spec.bfd.multihop needs a source address: set spec.transport.localAddress \
+             or give the node an InternalIP of the neighbour's family"
+                .to_string()
+        })?)
+    } else {
+        source_address
+    };
+    Ok(Some(DesiredBfd {
+        min_tx_ms: spec.min_tx.unwrap_or(DEFAULT_BFD_INTERVAL_MS),
+        min_rx_ms: spec.min_rx.unwrap_or(DEFAULT_BFD_INTERVAL_MS),
+        multiplier: spec
+            .multiplier
+            .and_then(|m| u8::try_from(m).ok())
+            .filter(|m| *m > 0)
+            .unwrap_or(DEFAULT_BFD_MULTIPLIER),
+        multihop,
+        local,
     }))
 }
