@@ -4,6 +4,7 @@
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bgp::driver::{PeerSnapshot, Speaker};
@@ -24,6 +25,8 @@ pub struct View {
     pub running: Running,
     /// The driver (for live session snapshots).
     pub speaker: Option<Speaker>,
+    /// The BFD service, once a BgpPeer asked for BFD (live session states, drops).
+    pub bfd: Option<Arc<bfd::Bfd>>,
     /// The first complete sync is done.
     pub ready: bool,
     /// Syncs done.
@@ -70,6 +73,10 @@ pub struct PeerView {
     pub last_error: Option<String>,
     /// Description.
     pub description: String,
+    /// State of the BFD session the BGP session follows (`Up`, `Down`, `Init`,
+    /// `AdminDown`); `None` without BFD.
+    #[serde(default)]
+    pub bfd: Option<String>,
 }
 
 /// Message counters.
@@ -144,7 +151,24 @@ fn state_name(s: bgp::session::State) -> String {
     format!("{s:?}")
 }
 
-fn peer_view(view: &View, snap: &PeerSnapshot) -> PeerView {
+/// The state name of each BFD session, by neighbour.
+fn bfd_states(view: &View) -> std::collections::BTreeMap<IpAddr, String> {
+    view.bfd
+        .as_ref()
+        .map(|b| {
+            b.statuses()
+                .into_iter()
+                .map(|s| (s.peer, s.state.to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn peer_view(
+    view: &View,
+    snap: &PeerSnapshot,
+    bfd: &std::collections::BTreeMap<IpAddr, String>,
+) -> PeerView {
     let desired = view.running.peers.get(&snap.address);
     let error = snap
         .last_error_received
@@ -170,15 +194,17 @@ fn peer_view(view: &View, snap: &PeerSnapshot) -> PeerView {
         received: snap.received.into(),
         last_error: error,
         description: desired.map(|d| d.description.clone()).unwrap_or_default(),
+        bfd: bfd.get(&snap.address).cloned(),
     }
 }
 
 impl View {
     /// The sessions, live.
     pub fn peers(&self) -> Vec<PeerView> {
+        let bfd = bfd_states(self);
         self.speaker
             .as_ref()
-            .map(|s| s.peers().iter().map(|p| peer_view(self, p)).collect())
+            .map(|s| s.peers().iter().map(|p| peer_view(self, p, &bfd)).collect())
             .unwrap_or_default()
     }
 
@@ -296,6 +322,7 @@ impl View {
                 "berth_speaker_prefixes_announced{{peer=\"{peer}\",family=\"ipv6\"}} {v6}"
             );
         }
+        self.bfd_metrics(&mut m);
         let vips = self.desired.as_ref().map_or(0, |d| d.announce.len());
         let problems = self.desired.as_ref().map_or(0, |d| d.problems.len());
         let _ = writeln!(
@@ -332,6 +359,50 @@ impl View {
             u8::from(self.ready)
         );
         m
+    }
+}
+
+impl View {
+    /// BFD: session Up per neighbour, datagrams dropped by reason.
+    fn bfd_metrics(&self, m: &mut String) {
+        let Some(bfd) = &self.bfd else {
+            return;
+        };
+        let _ = writeln!(
+            m,
+            "# HELP berth_speaker_bfd_session_up Whether the BFD session to the peer is Up.\n# TYPE berth_speaker_bfd_session_up gauge"
+        );
+        for s in bfd.statuses() {
+            let up = u8::from(s.state == bfd::State::Up);
+            let _ = writeln!(
+                m,
+                "berth_speaker_bfd_session_up{{peer=\"{}\"}} {up}",
+                s.peer
+            );
+        }
+        let d = bfd.drops();
+        let _ = writeln!(
+            m,
+            "# HELP berth_speaker_bfd_packets_dropped_total BFD packets dropped before reaching a session, by reason.\n# TYPE berth_speaker_bfd_packets_dropped_total counter"
+        );
+        for (reason, n) in [
+            ("truncated", d.truncated),
+            ("version", d.version),
+            ("length", d.length),
+            ("detect_mult_zero", d.detect_mult_zero),
+            ("multipoint", d.multipoint),
+            ("my_discriminator_zero", d.my_discriminator_zero),
+            ("your_discriminator_zero", d.your_discriminator_zero),
+            ("authentication", d.authentication),
+            ("ttl", d.ttl),
+            ("no_session", d.no_session),
+            ("backlog", d.backlog),
+        ] {
+            let _ = writeln!(
+                m,
+                "berth_speaker_bfd_packets_dropped_total{{reason=\"{reason}\"}} {n}"
+            );
+        }
     }
 }
 

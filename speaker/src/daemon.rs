@@ -122,6 +122,7 @@ pub async fn run(
             view.sync_total += took;
             view.running = applier.running().clone();
             view.speaker = applier.speaker().cloned();
+            view.bfd = applier.bfd().bfd().cloned();
             view.desired = Some(want);
         }
         tokio::select! {

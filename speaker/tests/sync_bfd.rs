@@ -15,6 +15,7 @@ use bgp::driver::{MemoryNetwork, PeerConfig, Speaker, SpeakerConfig};
 use bgp::session::State;
 use bgp::wire::notification::{CeaseSubcode, ErrorCode};
 use common::*;
+use speaker::admin::View;
 use speaker::sync::{Applier, Network};
 use speaker::{ClusterState, Object, desired};
 
@@ -100,6 +101,37 @@ async fn bfd_gates_the_session_and_changes_reset_nothing() {
     let status = applier.bfd().status(peer).expect("status");
     assert_eq!(status.timers.desired_min_tx, Duration::from_millis(100));
     assert_eq!(status.timers.detect_mult, 3, "default multiplier");
+
+    // Shown by the admin API (`berthctl peers`) and the metrics; a malformed packet is
+    // dropped and counted by reason.
+    bfd_net.inject(
+        ip("10.0.0.254"),
+        ip("10.0.0.1"),
+        bfd::Hop::Single,
+        255,
+        &[0x40; 24],
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let view = View {
+        running: applier.running().clone(),
+        speaker: applier.speaker().cloned(),
+        bfd: applier.bfd().bfd().cloned(),
+        ..View::default()
+    };
+    let peers = view.peers();
+    assert_eq!(peers.len(), 1);
+    assert_eq!(peers[0].bfd.as_deref(), Some("Up"));
+    let json = serde_json::to_value(&peers[0]).expect("json");
+    assert_eq!(json["bfd"], "Up");
+    let metrics = view.metrics();
+    assert!(
+        metrics.contains("berth_speaker_bfd_session_up{peer=\"10.0.0.254\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("berth_speaker_bfd_packets_dropped_total{reason=\"version\"} 1"),
+        "{metrics}"
+    );
 
     // New timers: in place (a Poll sequence), neither session resets.
     let faster = "  bfd: {enabled: true, minTx: 50, minRx: 50, multiplier: 5}\n";

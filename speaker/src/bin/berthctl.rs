@@ -92,6 +92,7 @@ fn render(what: What, body: &str) -> Result<String, serde_json::Error> {
                         p.peer_as.to_string(),
                         p.local_as.to_string(),
                         p.state.clone(),
+                        p.bfd.clone().unwrap_or_else(|| "-".into()),
                         uptime(p.uptime_secs),
                         info,
                     ]
@@ -99,7 +100,7 @@ fn render(what: What, body: &str) -> Result<String, serde_json::Error> {
                 .collect();
             table(
                 &[
-                    "Name", "Neighbor", "PeerAS", "LocalAS", "State", "Uptime", "Info",
+                    "Name", "Neighbor", "PeerAS", "LocalAS", "State", "BFD", "Uptime", "Info",
                 ],
                 &rows,
             )
@@ -225,6 +226,28 @@ mod tests {
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines[0], "Name           State");
         assert_eq!(lines[1], "tor-long-name  Established");
+    }
+
+    #[test]
+    fn peers_have_a_bfd_column() {
+        let body = r#"[{"name":"tor","address":"10.0.0.254","peerAs":65000,"localAs":65001,
+            "state":"Established","uptimeSecs":5,"flaps":0,"holdTime":90,
+            "prefixesAdvertised":1,"prefixesReceived":0,"sent":{"open":1,"update":1,
+            "notification":0,"keepalive":1,"routeRefresh":0},"received":{"open":1,"update":0,
+            "notification":0,"keepalive":1,"routeRefresh":0},"lastError":null,
+            "description":"","bfd":"Up"}]"#;
+        let t = render(What::Peers, body).expect("render");
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(lines[0].contains("State        BFD"), "{t}");
+        assert!(lines[1].contains("Established  Up "), "{t}");
+        let without = body.replace(r#","bfd":"Up""#, "");
+        let t = render(What::Peers, &without).expect("older speakers have no bfd field");
+        assert!(
+            t.lines()
+                .nth(1)
+                .is_some_and(|l| l.contains("Established  -")),
+            "{t}"
+        );
     }
 
     #[test]
