@@ -298,6 +298,10 @@ pub struct NodePeerStatus {
     /// Timers.
     #[serde(default)]
     pub timers_state: TimersState,
+    /// Berth: state of the BFD session this session follows (`Up`, `Down`, `Init`,
+    /// `AdminDown`); absent without BFD.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bfd_state: Option<String>,
 }
 
 /// Session state as OpenELB reported it.

@@ -64,11 +64,22 @@ pub async fn run_status_writer(client: Client, node: String, shared: Arc<Shared>
     let mut reported: BTreeSet<Problem> = BTreeSet::new();
     loop {
         tokio::time::sleep(STATUS_INTERVAL).await;
-        let (peers, snaps, settings, problems) = {
+        let (peers, snaps, bfd, settings, problems) = {
             let v = shared.view();
+            let bfd: BTreeMap<IpAddr, bfd::State> = v
+                .bfd
+                .as_ref()
+                .map(|b| {
+                    b.statuses()
+                        .into_iter()
+                        .map(|s| (s.peer, s.state))
+                        .collect()
+                })
+                .unwrap_or_default();
             (
                 v.running.peers.clone(),
                 v.speaker.as_ref().map(|s| s.peers()).unwrap_or_default(),
+                bfd,
                 v.running.settings.clone(),
                 v.desired
                     .as_ref()
@@ -137,7 +148,7 @@ pub async fn run_status_writer(client: Client, node: String, shared: Arc<Shared>
         }
         reported.retain(|p| problems.contains(p));
 
-        let now: BTreeMap<String, serde_json::Value> = peer_statuses(&peers, &snaps)
+        let now: BTreeMap<String, serde_json::Value> = peer_statuses(&peers, &snaps, &bfd)
             .into_iter()
             .filter_map(|(name, st)| Some((name, serde_json::to_value(st).ok()?)))
             .collect();

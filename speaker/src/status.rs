@@ -35,9 +35,14 @@ fn counts(c: &bgp::driver::MessageCounts) -> MessageCounts {
     }
 }
 
-/// This node's status of one session. Uptime is in whole minutes so that the status
-/// changes (and is written) at most once a minute while nothing else happens.
-pub fn node_peer_status(peer: &DesiredPeer, snap: &PeerSnapshot) -> NodePeerStatus {
+/// This node's status of one session, with the state of the BFD session it follows, if
+/// any. Uptime is in whole minutes so that the status changes (and is written) at most
+/// once a minute while nothing else happens.
+pub fn node_peer_status(
+    peer: &DesiredPeer,
+    snap: &PeerSnapshot,
+    bfd: Option<bfd::State>,
+) -> NodePeerStatus {
     NodePeerStatus {
         peer_state: PeerState {
             session_state: session_state_name(snap.state).into(),
@@ -62,6 +67,7 @@ pub fn node_peer_status(peer: &DesiredPeer, snap: &PeerSnapshot) -> NodePeerStat
             uptime: snap.uptime.map(|u| format!("{}m", u.as_secs() / 60)),
             downtime: None,
         },
+        bfd_state: bfd.map(|s| s.to_string()),
     }
 }
 
@@ -73,16 +79,19 @@ pub fn node_conf_status(settings: &SpeakerSettings) -> NodeConfStatus {
     }
 }
 
-/// This node's status per BgpPeer name, for the sessions that run.
+/// This node's status per BgpPeer name, for the sessions that run; `bfd` is the state of
+/// each BFD session by neighbour.
 pub fn peer_statuses(
     peers: &BTreeMap<std::net::IpAddr, DesiredPeer>,
     snapshots: &[PeerSnapshot],
+    bfd: &BTreeMap<std::net::IpAddr, bfd::State>,
 ) -> BTreeMap<String, NodePeerStatus> {
     snapshots
         .iter()
         .filter_map(|s| {
             let p = peers.get(&s.address)?;
-            Some((p.name.clone(), node_peer_status(p, s)))
+            let b = bfd.get(&s.address).copied();
+            Some((p.name.clone(), node_peer_status(p, s, b)))
         })
         .collect()
 }
@@ -123,7 +132,10 @@ mod tests {
         snap.uptime = Some(Duration::from_secs(185));
         snap.sent.update = 3;
         snap.sent.open = 1;
-        let s = node_peer_status(&peer, &snap);
+        let s = node_peer_status(&peer, &snap, None);
+        assert_eq!(s.bfd_state, None);
+        let json = serde_json::to_value(&s).expect("json");
+        assert!(json.get("bfdState").is_none(), "absent without BFD");
         assert_eq!(s.peer_state.session_state, "ESTABLISHED");
         assert_eq!(
             (s.peer_state.peer_as, s.peer_state.local_as),
@@ -132,7 +144,13 @@ mod tests {
         assert_eq!(s.peer_state.messages.sent.update, Some(Number(3)));
         assert_eq!(s.peer_state.messages.sent.total, Some(Number(4)));
         assert_eq!(s.timers_state.uptime.as_deref(), Some("3m"));
-        let by_name = peer_statuses(&BTreeMap::from([(peer.address, peer.clone())]), &[snap]);
-        assert!(by_name.contains_key("tor"));
+        let by_name = peer_statuses(
+            &BTreeMap::from([(peer.address, peer.clone())]),
+            &[snap],
+            &BTreeMap::from([(peer.address, bfd::State::Up)]),
+        );
+        assert_eq!(by_name["tor"].bfd_state.as_deref(), Some("Up"));
+        let json = serde_json::to_value(&by_name["tor"]).expect("json");
+        assert_eq!(json["bfdState"], "Up");
     }
 }
