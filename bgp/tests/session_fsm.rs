@@ -801,3 +801,57 @@ fn max_prefix_hold_down_refuses_the_peer_until_it_ends() {
     let a = s.handle(Event::TimerExpired(Timer::IdleHold));
     assert!(a.contains(&Action::Connect));
 }
+
+/// A session Established on C1 whose peer advertised `gr` (None: no graceful restart).
+fn established_with_peer_gr(gr: Option<u8>) -> Session {
+    let mut s = Session::new(config(), 1);
+    s.handle(Event::ManualStart);
+    s.handle(Event::TcpConnected {
+        conn: C1,
+        direction: Direction::Outgoing,
+    });
+    let mut open = peer_open([10, 0, 0, 9], 90);
+    if let (Some(flags), Some(OptionalParam::Capabilities(caps))) = (gr, open.params.first_mut()) {
+        caps.push(Capability::GracefulRestart(bgp::wire::GracefulRestart {
+            flags,
+            restart_time: 120,
+            families: vec![],
+        }));
+    }
+    s.handle(msg(C1, Message::Open(open)));
+    s.handle(msg(C1, Message::Keepalive));
+    assert_eq!(s.state(), State::Established);
+    s
+}
+
+#[test]
+fn a_restart_close_without_the_peers_n_bit_sends_no_notification() {
+    // RFC 4724 §4: a helper keeps the routes only when the session ends without a
+    // NOTIFICATION; without RFC 8538's N-bit (BIRD 2.0), a Cease makes it drop them.
+    let mut s = established_with_peer_gr(Some(0));
+    let a = s.handle(Event::ManualStop {
+        message: "restarting".into(),
+        hard: false,
+    });
+    assert_eq!(notification(&a, C1), None, "{a:?}");
+    assert!(closed(&a, C1));
+    assert_eq!(s.state(), State::Idle);
+}
+
+#[test]
+fn a_restart_close_with_the_n_bit_or_without_graceful_restart_sends_a_cease() {
+    for gr in [Some(bgp::wire::GracefulRestart::NOTIFICATION), None] {
+        let mut s = established_with_peer_gr(gr);
+        let a = s.handle(Event::ManualStop {
+            message: "restarting".into(),
+            hard: false,
+        });
+        let n = notification(&a, C1).expect("cease");
+        assert_eq!(
+            n.code,
+            ErrorCode::Cease(CeaseSubcode::AdministrativeShutdown),
+            "{gr:?}"
+        );
+        assert!(closed(&a, C1));
+    }
+}

@@ -279,6 +279,25 @@ impl Session {
                     .as_ref()
                     .is_some_and(|p| p.notification)
         });
+        // RFC 4724 §4: a receiving speaker keeps our routes across a restart only when
+        // the session ends without a NOTIFICATION, unless both sides set the N-bit
+        // (RFC 8538, which makes a Cease other than Hard Reset keep them too). A restart
+        // close to a graceful-restart peer without the N-bit (BIRD 2.0) therefore just
+        // closes the connection: a Cease would make it drop our routes at once.
+        let gr_both = self.negotiated().is_some_and(|n| {
+            self.config.graceful_restart.is_some() && n.peer_graceful_restart.is_some()
+        });
+        if !hard && gr_both && !n_bit_both {
+            let established = self.established_conn();
+            for id in self.conns.iter().map(|c| c.id).collect::<Vec<_>>() {
+                if Some(id) != established {
+                    self.send_notification(id, cease.clone());
+                }
+                self.remove_conn(id, Some(DownReason::ConnectionClosed));
+            }
+            self.go_idle(false);
+            return;
+        }
         if hard && n_bit_both {
             // RFC 8538 §3.1: the data of a Hard Reset is the encapsulated NOTIFICATION's
             // code, subcode and data.
