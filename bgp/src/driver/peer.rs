@@ -33,6 +33,11 @@ use super::snapshot::{PeerSnapshot, StateChange};
 /// bound what is encoded ahead of the socket (~160 kB of /32s).
 const PREFIXES_PER_CHUNK: usize = 32 * 1024;
 
+/// The chunk while the peer has nothing from us yet: small, so the first UPDATEs leave
+/// within about a millisecond of Established whatever the table size (1,024 /32s fill
+/// one UPDATE and most of a second).
+const FIRST_CHUNK: usize = 1024;
+
 /// Send hold time when the negotiated hold time is 0 (RFC 9687 §4 suggests 8 minutes).
 const DEFAULT_SEND_HOLD: Duration = Duration::from_secs(480);
 
@@ -278,7 +283,12 @@ impl PeerTask {
         let mut buf = BytesMut::new();
         let mut messages = 0u64;
         if self.rib.has_pending() {
-            let batch = self.rib.next_batch(PREFIXES_PER_CHUNK);
+            let limit = if self.rib.advertised() == 0 {
+                FIRST_CHUNK
+            } else {
+                PREFIXES_PER_CHUNK
+            };
+            let batch = self.rib.next_batch(limit);
             match encode_batch(&batch, &up.export, &mut buf) {
                 Ok(packed) => {
                     messages += packed.messages as u64;

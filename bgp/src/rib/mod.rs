@@ -6,6 +6,7 @@ pub mod adj_in;
 pub mod adj_out;
 pub mod export;
 pub mod pack;
+pub mod prefix_hash;
 pub mod route;
 
 pub use adj_out::{AdjRibOut, Batch};
