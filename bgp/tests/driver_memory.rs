@@ -549,3 +549,44 @@ async fn garbage_from_a_peer_gets_a_notification_not_a_panic() {
         Some((1, 1))
     );
 }
+
+/// How many prefixes the fake got announced before the first End-of-RIB.
+async fn initial_table(fake: &mut FakePeer) -> usize {
+    let mut announced = 0;
+    loop {
+        match fake.recv().await.expect("connection closed") {
+            Message::Update(u) if u.end_of_rib_family().is_some() => return announced,
+            Message::Update(u) => announced += u.nlri.len(),
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_peer_added_with_its_routes_has_them_before_end_of_rib() {
+    // Announcing a per-peer route after add_peer races the session: here the session wins
+    // (the handshake is done before the announcement) and End-of-RIB goes out empty. A
+    // graceful-restart helper flushes the routes it kept for us at that End-of-RIB.
+    let net = MemoryNetwork::new();
+    let mut incoming = fake_listener(&net);
+    let _a = speaker_with_fake(&net, |_| {});
+    let mut fake = FakePeer::new(incoming.recv().await.expect("connection"));
+    fake.handshake(65099, 0).await;
+    assert_eq!(initial_table(&mut fake).await, 0);
+
+    // Added with its routes, the peer's first End-of-RIB follows them, however fast the
+    // session comes up.
+    let net = MemoryNetwork::new();
+    let mut incoming = fake_listener(&net);
+    let b = Speaker::start_in_memory(speaker_config(1, 65001), &net);
+    let mut p = peer(1, 65001, 99, 65099);
+    p.session.mode = bgp::session::ConnectMode::Active;
+    let own = hosts(3)
+        .into_iter()
+        .map(|h| (h, RouteAttrs::default()))
+        .collect();
+    b.add_peer_with_routes(p, own).expect("add peer");
+    let mut fake = FakePeer::new(incoming.recv().await.expect("connection"));
+    fake.handshake(65099, 0).await;
+    assert_eq!(initial_table(&mut fake).await, 3);
+}

@@ -266,7 +266,17 @@ impl Applier {
         }
         for p in &plan.add {
             let (config, told) = gated(bfd, p).await;
-            match speaker.add_peer(config) {
+            // Its routes go in with it: announced after, they would race the session, which
+            // could send End-of-RIB without them (and a router keeping our routes across a
+            // restart of this speaker would drop and re-add them: ECMP rehashes).
+            let own: Vec<(Prefix, RouteAttrs)> = plan
+                .announce
+                .get(&p.address)
+                .into_iter()
+                .flatten()
+                .map(|(vip, attrs)| (Prefix::host(*vip), route_attrs(attrs)))
+                .collect();
+            match speaker.add_peer_with_routes(config, own) {
                 Ok(()) => {
                     running.peers.insert(p.address, told);
                     running.routes.entry(p.address).or_default();

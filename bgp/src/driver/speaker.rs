@@ -280,6 +280,19 @@ impl Speaker {
 
     /// Adds a peer and starts its session; it gets every `Target::All` route.
     pub fn add_peer(&self, config: PeerConfig) -> Result<(), SpeakerError> {
+        self.add_peer_with_routes(config, Vec::new())
+    }
+
+    /// Adds a peer with its own routes (as [`Target::Peer`] announcements) already in its
+    /// Adj-RIB-Out, and starts its session. Announcing them after [`Speaker::add_peer`]
+    /// races the session: one that comes up first sends End-of-RIB with only the
+    /// `Target::All` routes, and a router in graceful-restart helper mode then drops the
+    /// stale routes it kept for us, to re-add them a moment later.
+    pub fn add_peer_with_routes(
+        &self,
+        config: PeerConfig,
+        own: Vec<(Prefix, RouteAttrs)>,
+    ) -> Result<(), SpeakerError> {
         config
             .session
             .validate()
@@ -294,6 +307,15 @@ impl Speaker {
         }
         if config.transport.md5_password.is_some() {
             self.set_listener_md5(address, config.transport.md5_password.as_deref())?;
+        }
+        let mut routes = routes;
+        for (prefix, attrs) in own {
+            let attrs = routes.intern(attrs);
+            routes
+                .per_peer
+                .entry(address)
+                .or_default()
+                .insert(prefix, attrs);
         }
         let rib = routes.for_peer(address);
         peers.insert(address, self.spawn_peer(config, rib));
