@@ -103,7 +103,7 @@ fn main() {
     match result {
         Ok(()) => {}
         Err(e) if INTERRUPTED.load(Ordering::SeqCst) => {
-            eprintln!("interrupted ({e:#})");
+            eprintln!("stopped: {e:#}");
             std::process::exit(130);
         }
         Err(e) => {
@@ -307,6 +307,16 @@ fn run(options: &Options) -> Result<()> {
             },
         )?;
     }
+    step("creating Service web/demo (no address yet; the controller picks one from demo-pool)");
+    write_manifest(&state, "service.yaml", SERVICE_YAML)?;
+    let vip = wait_for("an address for web/demo", || Ok(allocated_vip(&state)))?;
+    println!("  berth-controller wrote status.loadBalancer.ingress: [{{ip: {vip}}}]");
+    let vip_text = vip.to_string();
+
+    for (router, tor) in [("tor1", 1), ("tor2", 2)] {
+        wait_for_ecmp(lab.netns(router)?, vip, tor)?;
+    }
+    step("the BGP sessions, from a node and from both routers (each IPv4 session carries the VIP)");
     let berthctl_out = lab
         .netns("node1")?
         .output(&berthctl.to_string_lossy(), &["peers"])?;
@@ -324,28 +334,18 @@ fn run(options: &Options) -> Result<()> {
         Command::new("vtysh")
             .arg("--vty_socket")
             .arg(&vty_dir)
-            .args(["-c", "show bgp summary"]),
+            .args(["-c", "show bgp ipv4 unicast summary"]),
     )?;
-    show("tor2 (FRR) $ vtysh -c 'show bgp summary'", &vtysh_out);
-
-    step("creating Service web/demo (no address yet; the controller picks one from demo-pool)");
-    write_manifest(&state, "service.yaml", SERVICE_YAML)?;
-    let vip = wait_for("an address for web/demo", || Ok(allocated_vip(&state)))?;
-    println!("  berth-controller wrote status.loadBalancer.ingress: [{{ip: {vip}}}]");
-    let vip_text = vip.to_string();
+    show(
+        "tor2 (FRR) $ vtysh -c 'show bgp ipv4 unicast summary'",
+        &vtysh_out,
+    );
 
     step(&format!(
         "the routers' route for {vip}: one route, three next hops (ECMP)"
     ));
     for (router, tor) in [("tor1", 1), ("tor2", 2)] {
         let netns = lab.netns(router)?;
-        let expected: std::collections::BTreeSet<IpAddr> = (1..=NODES.len())
-            .filter_map(|n| format!("10.{tor}.{n}.2").parse().ok())
-            .collect();
-        let host = ipnetwork::IpNetwork::new(vip, 32).context("host route")?;
-        wait_for(&format!("{vip} via three nodes on {router}"), || {
-            Ok((netns.fib()?.gateways(host) == expected).then_some(()))
-        })?;
         let route = netns.output("ip", &["route", "show", &vip_text])?;
         let kind = if tor == 1 { "BIRD" } else { "FRR" };
         show(&format!("{router} ({kind}) $ ip route show {vip}"), &route);
@@ -403,6 +403,18 @@ fn run(options: &Options) -> Result<()> {
     }
     drop(responders);
     Ok(())
+}
+
+/// Waits until the router behind `netns` (`tor` 1 or 2) routes `vip` via all three nodes.
+fn wait_for_ecmp(netns: &testbed::Netns, vip: IpAddr, tor: usize) -> Result<()> {
+    let expected: std::collections::BTreeSet<IpAddr> = (1..=NODES.len())
+        .filter_map(|n| format!("10.{tor}.{n}.2").parse().ok())
+        .collect();
+    let host = ipnetwork::IpNetwork::new(vip, 32).context("host route")?;
+    wait_for(
+        &format!("{vip} via three nodes on {}", netns.node()),
+        || Ok((netns.fib()?.gateways(host) == expected).then_some(())),
+    )
 }
 
 /// Runs a router CLI and returns its standard output, or why it failed.
