@@ -490,7 +490,7 @@ fn print_explore(e: &Explore<'_>) {
          \x20 ip netns exec {node1} {berthctl} --addr 127.0.0.1:7473 peers\n\
          \x20 ip netns exec {node1} {berthctl} --addr 127.0.0.1:7473 routes\n\
          \x20 # tor1 (BIRD) and tor2 (FRR)\n\
-         \x20 ip netns exec {tor1} birdc -s {bird} show route {vip} all\n\
+         \x20 ip netns exec {tor1} birdc -s {bird} show route for {vip} all\n\
          \x20 ip netns exec {tor2} vtysh --vty_socket {vty} -c 'show bgp ipv4 unicast {vip}'\n\
          \x20 ip netns exec {tor1} ip route show {vip}\n\
          \x20 # a connection from the client (each node answers with its name)\n\
