@@ -10,6 +10,7 @@ pub mod crd;
 pub mod eip;
 pub mod keys;
 pub mod number;
+pub mod reference;
 pub mod validate;
 
 pub use bgpconf::{BgpConf, BgpConfSpec, BgpConfStatus, GracefulRestart};
