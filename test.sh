@@ -17,7 +17,7 @@ step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 if [ -f api/src/bin/crdgen.rs ]; then
-  step "generated CRDs are fresh"
+  step "generated CRDs and docs/reference.md are fresh"
   cargo run --quiet --locked -p api --bin crdgen -- --check deploy/crds
 fi
 

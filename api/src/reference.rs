@@ -61,7 +61,7 @@ pub fn key_docs() -> Vec<KeyDoc> {
         KeyDoc {
             key: keys::OPENELB_DEFAULT_POOL,
             applies_to: "Eip annotation",
-            meaning: "`\"true\"` marks the default pool, used when a Service names none.",
+            meaning: "`\"true\"` marks the default pool: used when a Service names no pool and no namespace-bound pool matches.",
         },
         KeyDoc {
             key: keys::OPENELB_RACK_LABEL,
