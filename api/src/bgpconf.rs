@@ -115,4 +115,8 @@ pub struct NodeConfStatus {
     /// Local AS in use.
     #[serde(rename = "as", default)]
     pub as_number: u32,
+    /// Berth: conditions of the BgpConf on this node; `Valid` is `False` (with the
+    /// validation message) when the node's speaker cannot use it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conditions: Option<Vec<crate::Condition>>,
 }

@@ -302,6 +302,10 @@ pub struct NodePeerStatus {
     /// `AdminDown`); absent without BFD.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bfd_state: Option<String>,
+    /// Berth: conditions of this BgpPeer on this node; `Valid` is `False` (with the
+    /// validation message) when the node's speaker skips it as invalid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conditions: Option<Vec<crate::Condition>>,
 }
 
 /// Session state as OpenELB reported it.

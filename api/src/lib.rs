@@ -6,6 +6,7 @@
 
 pub mod bgpconf;
 pub mod bgppeer;
+pub mod condition;
 pub mod crd;
 pub mod eip;
 pub mod keys;
@@ -15,5 +16,6 @@ pub mod validate;
 
 pub use bgpconf::{BgpConf, BgpConfSpec, BgpConfStatus, GracefulRestart};
 pub use bgppeer::{BgpPeer, BgpPeerSpec, BgpPeerStatus, PeerConf};
+pub use condition::Condition;
 pub use eip::{Advertisement, Eip, EipSpec, EipStatus, Protocol};
 pub use number::Number;

@@ -1,15 +1,18 @@
 //! Kubernetes mode only: writes this node's entries of `BgpPeer.status.nodesPeerStatus`
 //! and `BgpConf.status.nodesConfStatus` by server-side apply (one field manager per node,
-//! so each speaker owns only its own map key), on change and at most once per interval;
-//! and records events when a session goes up or down and when an object is skipped as
-//! invalid.
+//! so each speaker owns only its own map key), on change and at most once per interval,
+//! each with a `Valid` condition that is `False` with the validation message when this node
+//! skips the object as invalid; and records events when a session goes up or down and when
+//! an object is skipped as invalid.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use api::{BgpConf, BgpPeer};
+use api::bgpconf::NodeConfStatus;
+use api::bgppeer::NodePeerStatus;
+use api::{BgpConf, BgpPeer, Condition};
 use bgp::session::State;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::api::{ApiResource, DynamicObject, Patch, PatchParams};
@@ -20,7 +23,7 @@ use tracing::{debug, warn};
 
 use crate::daemon::Shared;
 use crate::desired::Problem;
-use crate::status::{node_conf_status, peer_statuses};
+use crate::status::{node_conf_status, peer_statuses, skipped, valid_condition};
 
 /// How often statuses are compared and, when changed, written.
 pub const STATUS_INTERVAL: Duration = Duration::from_secs(2);
@@ -32,6 +35,50 @@ fn reference(kind: &str, name: &str) -> ObjectReference {
         name: Some(name.into()),
         ..Default::default()
     }
+}
+
+/// Kubernetes' spelling of the current time, for a condition's transition time.
+fn now_rfc3339() -> String {
+    k8s_openapi::jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+/// The `Valid` condition of `status` as last computed, if any.
+fn valid_of(conditions: Option<&Vec<Condition>>) -> Option<&Condition> {
+    conditions?
+        .iter()
+        .find(|c| c.type_ == api::condition::VALID)
+}
+
+/// This node's entry per BgpPeer name: the running sessions' statuses marked `Valid=True`,
+/// and an entry marked `Valid=False` with the message for each BgpPeer skipped as invalid.
+/// `previous` is what was computed last time (for the transition times).
+pub fn peer_entries(
+    running: BTreeMap<String, NodePeerStatus>,
+    invalid: &BTreeMap<String, String>,
+    previous: &BTreeMap<String, NodePeerStatus>,
+    now: &str,
+) -> BTreeMap<String, NodePeerStatus> {
+    let mut out = running;
+    for (name, st) in &mut out {
+        let prev = valid_of(previous.get(name).and_then(|p| p.conditions.as_ref()));
+        st.conditions = Some(vec![valid_condition(None, prev, now)]);
+    }
+    for (name, message) in invalid {
+        if out.contains_key(name) {
+            continue;
+        }
+        let prev = valid_of(previous.get(name).and_then(|p| p.conditions.as_ref()));
+        out.insert(
+            name.clone(),
+            NodePeerStatus {
+                conditions: Some(vec![valid_condition(Some(message), prev, now)]),
+                ..Default::default()
+            },
+        );
+    }
+    out
 }
 
 fn apply_body(kind: &str, name: &str, status: serde_json::Value) -> serde_json::Value {
@@ -60,6 +107,8 @@ pub async fn run_status_writer(client: Client, node: String, shared: Arc<Shared>
     let params = PatchParams::apply(&format!("berth-speaker-{node}")).force();
     let mut written: BTreeMap<String, serde_json::Value> = BTreeMap::new();
     let mut written_conf: Option<serde_json::Value> = None;
+    let mut last_peers: BTreeMap<String, NodePeerStatus> = BTreeMap::new();
+    let mut last_conf: Option<NodeConfStatus> = None;
     let mut states: BTreeMap<IpAddr, State> = BTreeMap::new();
     let mut reported: BTreeSet<Problem> = BTreeSet::new();
     loop {
@@ -148,7 +197,15 @@ pub async fn run_status_writer(client: Client, node: String, shared: Arc<Shared>
         }
         reported.retain(|p| problems.contains(p));
 
-        let now: BTreeMap<String, serde_json::Value> = peer_statuses(&peers, &snaps, &bfd)
+        let time = now_rfc3339();
+        let entries = peer_entries(
+            peer_statuses(&peers, &snaps, &bfd),
+            &skipped(&problems, "BgpPeer"),
+            &last_peers,
+            &time,
+        );
+        last_peers = entries.clone();
+        let now: BTreeMap<String, serde_json::Value> = entries
             .into_iter()
             .filter_map(|(name, st)| Some((name, serde_json::to_value(st).ok()?)))
             .collect();
@@ -189,9 +246,22 @@ pub async fn run_status_writer(client: Client, node: String, shared: Arc<Shared>
             }
         }
 
-        let conf = settings
-            .as_ref()
-            .and_then(|s| serde_json::to_value(node_conf_status(s)).ok());
+        let prev_conf = valid_of(last_conf.as_ref().and_then(|c| c.conditions.as_ref()));
+        let conf_invalid = skipped(&problems, "BgpConf");
+        let conf_status = match &settings {
+            Some(s) => Some(NodeConfStatus {
+                conditions: Some(vec![valid_condition(None, prev_conf, &time)]),
+                ..node_conf_status(s)
+            }),
+            None => conf_invalid
+                .get(api::keys::BGP_CONF_NAME)
+                .map(|m| NodeConfStatus {
+                    conditions: Some(vec![valid_condition(Some(m), prev_conf, &time)]),
+                    ..Default::default()
+                }),
+        };
+        last_conf = conf_status.clone();
+        let conf = conf_status.and_then(|c| serde_json::to_value(c).ok());
         if conf != written_conf {
             let status = match &conf {
                 Some(c) => json!({ "nodesConfStatus": { &node: c } }),
@@ -203,8 +273,41 @@ pub async fn run_status_writer(client: Client, node: String, shared: Arc<Shared>
                 .await
             {
                 Ok(_) => written_conf = conf,
+                // No BgpConf `default` (itself a reported problem): nothing to write into.
+                Err(kube::Error::Api(e)) if e.code == 404 => written_conf = conf,
                 Err(e) => warn!("writing BgpConf status: {e}"),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn running_peers_are_valid_and_skipped_ones_carry_the_message() {
+        let running = BTreeMap::from([("tor".to_string(), NodePeerStatus::default())]);
+        let invalid = BTreeMap::from([
+            (
+                "bad".to_string(),
+                "spec.conf.neighborAddress: not an IP".to_string(),
+            ),
+            ("tor".to_string(), "ignored: the session runs".to_string()),
+        ]);
+        let t0 = "2026-01-01T00:00:00Z";
+        let e = peer_entries(running.clone(), &invalid, &BTreeMap::new(), t0);
+        let tor = valid_of(e["tor"].conditions.as_ref()).expect("tor");
+        assert_eq!(tor.status, "True");
+        let bad = valid_of(e["bad"].conditions.as_ref()).expect("bad");
+        assert_eq!(bad.status, "False");
+        assert_eq!(bad.message, "spec.conf.neighborAddress: not an IP");
+        let json = serde_json::to_value(&e["bad"]).expect("json");
+        assert_eq!(json["conditions"][0]["type"], "Valid");
+        assert_eq!(json["conditions"][0]["status"], "False");
+
+        // Nothing changed: the same entries (same transition times), so nothing is written.
+        let again = peer_entries(running, &invalid, &e, "2026-01-01T00:01:00Z");
+        assert_eq!(again, e);
     }
 }

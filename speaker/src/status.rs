@@ -7,10 +7,11 @@ use std::collections::BTreeMap;
 use api::Number;
 use api::bgpconf::NodeConfStatus;
 use api::bgppeer::{MessageCounts, Messages, NodePeerStatus, PeerState, TimersState};
+use api::condition::{Condition, VALID};
 use bgp::driver::PeerSnapshot;
 use bgp::session::State;
 
-use crate::desired::{DesiredPeer, SpeakerSettings};
+use crate::desired::{DesiredPeer, Problem, SpeakerSettings};
 
 /// GoBGP's (OpenELB's) spelling of a session state.
 pub fn session_state_name(s: State) -> &'static str {
@@ -68,6 +69,7 @@ pub fn node_peer_status(
             downtime: None,
         },
         bfd_state: bfd.map(|s| s.to_string()),
+        conditions: None,
     }
 }
 
@@ -76,7 +78,47 @@ pub fn node_conf_status(settings: &SpeakerSettings) -> NodeConfStatus {
     NodeConfStatus {
         router_id: settings.router_id.to_string(),
         as_number: settings.local_as,
+        conditions: None,
     }
+}
+
+/// The `Valid` condition of an object on this node: `False` with `skipped` as message when
+/// the node skips the object as invalid, `True` otherwise. The transition time stays
+/// `previous`'s while the status does not change, so that an unchanged condition is not
+/// written again; `now` is the RFC 3339 time used on a transition.
+pub fn valid_condition(
+    skipped: Option<&str>,
+    previous: Option<&Condition>,
+    now: &str,
+) -> Condition {
+    let (status, reason, message) = match skipped {
+        Some(m) => ("False", "Invalid", m.to_string()),
+        None => ("True", "Valid", String::new()),
+    };
+    let last_transition_time = previous
+        .filter(|p| p.type_ == VALID && p.status == status && !p.last_transition_time.is_empty())
+        .map_or_else(|| now.to_string(), |p| p.last_transition_time.clone());
+    Condition {
+        type_: VALID.into(),
+        status: status.into(),
+        reason: reason.into(),
+        message,
+        last_transition_time,
+    }
+}
+
+/// Why this node skips each object of `kind`, by name: the messages of its problems, joined.
+pub fn skipped(problems: &[Problem], kind: &str) -> BTreeMap<String, String> {
+    let mut out: BTreeMap<String, String> = BTreeMap::new();
+    for p in problems.iter().filter(|p| p.kind == kind) {
+        out.entry(p.name.clone())
+            .and_modify(|m| {
+                m.push_str("; ");
+                m.push_str(&p.message);
+            })
+            .or_insert_with(|| p.message.clone());
+    }
+    out
 }
 
 /// This node's status per BgpPeer name, for the sessions that run; `bfd` is the state of
@@ -152,5 +194,75 @@ mod tests {
         assert_eq!(by_name["tor"].bfd_state.as_deref(), Some("Up"));
         let json = serde_json::to_value(&by_name["tor"]).expect("json");
         assert_eq!(json["bfdState"], "Up");
+        assert!(json.get("conditions").is_none(), "filled by the writer");
+    }
+
+    #[test]
+    fn skipped_object_gets_valid_false_with_the_message() {
+        let problems = vec![
+            Problem {
+                kind: "BgpPeer".into(),
+                name: "bad".into(),
+                message: "spec.conf.peerAs: must not be 0".into(),
+            },
+            Problem {
+                kind: "Eip".into(),
+                name: "bad".into(),
+                message: "other kind".into(),
+            },
+        ];
+        let why = skipped(&problems, "BgpPeer");
+        assert_eq!(why.len(), 1);
+        let c = valid_condition(
+            why.get("bad").map(String::as_str),
+            None,
+            "2026-01-01T00:00:00Z",
+        );
+        assert_eq!((c.type_.as_str(), c.status.as_str()), ("Valid", "False"));
+        assert_eq!(c.reason, "Invalid");
+        assert_eq!(c.message, "spec.conf.peerAs: must not be 0");
+        assert_eq!(c.last_transition_time, "2026-01-01T00:00:00Z");
+        let json = serde_json::to_value(&c).expect("json");
+        assert_eq!(json["type"], "Valid");
+        assert_eq!(json["lastTransitionTime"], "2026-01-01T00:00:00Z");
+
+        // Same status later: the transition time is kept, so nothing changes to write.
+        let again = valid_condition(
+            Some("spec.conf.peerAs: must not be 0"),
+            Some(&c),
+            "2026-01-01T00:05:00Z",
+        );
+        assert_eq!(again, c);
+        // Fixed: True, with a new transition time and no message.
+        let fixed = valid_condition(None, Some(&c), "2026-01-01T00:09:00Z");
+        assert_eq!(fixed.status, "True");
+        assert_eq!(fixed.reason, "Valid");
+        assert!(fixed.message.is_empty());
+        assert_eq!(fixed.last_transition_time, "2026-01-01T00:09:00Z");
+    }
+
+    #[test]
+    fn messages_of_one_object_are_joined() {
+        let p = |m: &str| Problem {
+            kind: "BgpConf".into(),
+            name: "default".into(),
+            message: m.into(),
+        };
+        let why = skipped(&[p("a"), p("b")], "BgpConf");
+        assert_eq!(why["default"], "a; b");
+    }
+
+    #[test]
+    fn old_status_without_conditions_parses() {
+        let s: NodePeerStatus = serde_json::from_value(serde_json::json!({
+            "peerState": { "sessionState": "ESTABLISHED" },
+            "timersState": {}
+        }))
+        .expect("old shape");
+        assert_eq!(s.conditions, None);
+        let c: NodeConfStatus =
+            serde_json::from_value(serde_json::json!({ "routerId": "10.0.0.1", "as": 65001 }))
+                .expect("old shape");
+        assert_eq!(c.conditions, None);
     }
 }

@@ -197,6 +197,14 @@ async fn status_writer_applies_this_nodes_entries() {
     {
         let mut view = shared.view();
         view.speaker = Some(bgp);
+        view.desired = Some(speaker::desired::Desired {
+            problems: vec![speaker::desired::Problem {
+                kind: "BgpPeer".into(),
+                name: "bad".into(),
+                message: "spec.conf.peerAs: must be set".into(),
+            }],
+            ..Default::default()
+        });
         view.running.settings = Some(SpeakerSettings {
             local_as: 65001,
             router_id,
@@ -250,6 +258,31 @@ async fn status_writer_applies_this_nodes_entries() {
     let entry = &peer_patch.3["status"]["nodesPeerStatus"]["n1"]["peerState"];
     assert_eq!(entry["peerAs"], 65000, "{}", peer_patch.3);
     assert_eq!(entry["neighborAddress"], "10.0.0.254");
+    let valid = &peer_patch.3["status"]["nodesPeerStatus"]["n1"]["conditions"][0];
+    assert_eq!(
+        (&valid["type"], &valid["status"]),
+        (&json!("Valid"), &json!("True")),
+        "{}",
+        peer_patch.3
+    );
+    let bad_patch = calls
+        .iter()
+        .find(|c| {
+            c.0 == "PATCH" && c.1 == "/apis/network.kubesphere.io/v1alpha2/bgppeers/bad/status"
+        })
+        .expect("status of the invalid BgpPeer applied");
+    let invalid = &bad_patch.3["status"]["nodesPeerStatus"]["n1"]["conditions"][0];
+    assert_eq!(invalid["type"], "Valid", "{}", bad_patch.3);
+    assert_eq!(invalid["status"], "False");
+    assert_eq!(invalid["reason"], "Invalid");
+    assert_eq!(invalid["message"], "spec.conf.peerAs: must be set");
+    assert!(
+        invalid["lastTransitionTime"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z')),
+        "{}",
+        bad_patch.3
+    );
     let conf_patch = calls
         .iter()
         .find(|c| {
@@ -261,11 +294,23 @@ async fn status_writer_applies_this_nodes_entries() {
         conf_patch.3["status"]["nodesConfStatus"]["n1"]["routerId"],
         "10.0.0.1"
     );
+    assert_eq!(
+        conf_patch.3["status"]["nodesConfStatus"]["n1"]["conditions"][0]["status"],
+        "True"
+    );
     // Nothing changed since: no second write of the same status.
     let writes = calls
         .iter()
         .filter(|c| c.1.ends_with("/bgppeers/tor/status"))
         .count();
+    let bad_writes = calls
+        .iter()
+        .filter(|c| c.1.ends_with("/bgppeers/bad/status"))
+        .count();
+    assert_eq!(
+        bad_writes, 1,
+        "invalid BgpPeer's status rewritten without a change"
+    );
     let bodies: Vec<_> = calls
         .iter()
         .filter(|c| c.1.ends_with("/bgppeers/tor/status"))
