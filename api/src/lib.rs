@@ -10,6 +10,7 @@ pub mod condition;
 pub mod crd;
 pub mod eip;
 pub mod keys;
+pub mod manifest;
 pub mod number;
 pub mod reference;
 pub mod validate;

@@ -6,61 +6,19 @@
 //! last good state stays in force until the file is fixed: a half-written edit never
 //! withdraws anything.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::state::{ClusterState, Object};
 
-/// A manifest that could not be read, with where it is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ManifestError {
-    /// The file (or the directory when it cannot be listed).
-    pub file: PathBuf,
-    /// 1-based line; 0 when the error is not about a line.
-    pub line: usize,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl fmt::Display for ManifestError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: {}", self.file.display(), self.line, self.message)
-    }
-}
-
-impl std::error::Error for ManifestError {}
-
-fn is_separator(line: &str) -> bool {
-    line == "---" || line.starts_with("--- ") || line.starts_with("---\t")
-}
+pub use api::manifest::{ManifestError, manifest_paths};
 
 /// Splits a file into `(first line, text)` documents at `---` lines.
 pub fn split_documents(text: &str) -> Vec<(usize, String)> {
-    let mut docs = vec![(1, String::new())];
-    for (i, line) in text.split_inclusive('\n').enumerate() {
-        if is_separator(line.trim_end_matches(['\n', '\r'])) {
-            docs.push((i + 2, String::new()));
-        } else if let Some((_, doc)) = docs.last_mut() {
-            doc.push_str(line);
-        }
-    }
-    docs
-}
-
-/// The manifest files of `dir`, sorted by name.
-pub fn manifest_paths(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| {
-            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            !name.starts_with('.')
-                && (name.ends_with(".yaml") || name.ends_with(".yml"))
-                && p.is_file()
-        })
-        .collect();
-    paths.sort();
-    Ok(paths)
+    api::manifest::ManifestFile::split(Path::new(""), text)
+        .documents
+        .into_iter()
+        .map(|d| (d.first_line, d.text))
+        .collect()
 }
 
 fn typed<T: serde::de::DeserializeOwned>(
