@@ -22,7 +22,7 @@ use tracing::debug;
 
 pub use fib::{Fib, FibNextHop, FibRoute};
 pub use namespace::Netns;
-pub use process::Process;
+pub use process::{Memory, Process};
 
 use crate::{Error, Result};
 

@@ -80,6 +80,15 @@ impl Process {
         true
     }
 
+    /// Its memory as the kernel accounts it (`/proc/PID/status`); `None` once it exited.
+    pub fn memory(&mut self) -> Option<Memory> {
+        if !self.running() {
+            return None;
+        }
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
+        Memory::parse(&status)
+    }
+
     /// SIGTERM, then SIGKILL if it has not exited within `grace`; always reaps.
     pub fn stop(&mut self, grace: Duration) {
         if self.signal(libc::SIGTERM).is_ok() && self.wait_exit(grace) {
@@ -98,8 +107,69 @@ impl Process {
     }
 }
 
+/// A process's resident memory, from `/proc/PID/status`, in KiB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Memory {
+    /// `VmRSS`: resident now.
+    pub rss_kib: u64,
+    /// `VmHWM`: the most ever resident (the high-water mark).
+    pub hwm_kib: u64,
+}
+
+impl Memory {
+    /// Reads `VmRSS` and `VmHWM` off the text of `/proc/PID/status`.
+    pub fn parse(status: &str) -> Option<Memory> {
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        };
+        Some(Memory {
+            rss_kib: field("VmRSS")?,
+            hwm_kib: field("VmHWM")?,
+        })
+    }
+}
+
 impl Drop for Process {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_comes_from_vmrss_and_vmhwm() {
+        let status = "Name:\tberth-speaker\nVmPeak:\t  99999 kB\nVmHWM:\t   12345 kB\nVmRSS:\t   10240 kB\nThreads:\t3\n";
+        assert_eq!(
+            Memory::parse(status),
+            Some(Memory {
+                rss_kib: 10240,
+                hwm_kib: 12345
+            })
+        );
+        // A kernel thread or a zombie has no VmRSS line.
+        assert_eq!(Memory::parse("Name:\tkthreadd\nState:\tS\n"), None);
+    }
+
+    #[test]
+    fn a_process_reports_its_memory_until_it_exits() {
+        let mut process = Process::spawn("sleep", {
+            let mut c = Command::new("sleep");
+            c.arg("30");
+            c
+        })
+        .expect("sleep");
+        let memory = process.memory().expect("memory of a running process");
+        assert!(memory.rss_kib > 0 && memory.hwm_kib >= memory.rss_kib);
+        process.kill();
+        assert_eq!(process.memory(), None);
     }
 }
