@@ -33,6 +33,9 @@ pub struct Options {
     pub on_shutdown: ShutdownMode,
     /// The network the BGP driver uses.
     pub network: Network,
+    /// This start follows a restart of the speaker: the sessions configured at start send
+    /// the graceful-restart R bit (see [`Applier::restarting`]).
+    pub restarting: bool,
 }
 
 /// What the speaker does with its sessions when told to stop.
@@ -72,6 +75,9 @@ pub async fn run(
 ) {
     shared.view().node = options.ctx.node_name.clone();
     let mut applier = Applier::new(options.network.clone(), options.listen_port);
+    if options.restarting {
+        applier = applier.restarting();
+    }
     let mut device = match &options.vip_interface {
         None => None,
         Some(name) => match VipDevice::open(name).await {

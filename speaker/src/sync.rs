@@ -7,7 +7,7 @@
 //! first usable `BgpConf` appears and restarted only when its listen port or addresses
 //! change (rare; every other change touches single sessions).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -157,6 +157,10 @@ pub struct Applier {
     speaker: Option<(Speaker, SpeakerConfig)>,
     running: Running,
     bfd: BfdLinks,
+    /// The next sessions added are the ones this speaker had before it restarted.
+    restarting: bool,
+    /// Sessions that send the graceful-restart R bit (added while `restarting`).
+    restarted: BTreeSet<IpAddr>,
 }
 
 impl Applier {
@@ -168,7 +172,18 @@ impl Applier {
             speaker: None,
             running: Running::default(),
             bfd: BfdLinks::default(),
+            restarting: false,
+            restarted: BTreeSet::new(),
         }
+    }
+
+    /// This speaker comes back from a restart: the sessions of the first apply that adds
+    /// any send the graceful-restart Restart State (R) bit in their OPENs (RFC 4724 §3),
+    /// so routers holding our routes as stale know the restart happened. Sessions added
+    /// later are new ones, not restarted.
+    pub fn restarting(mut self) -> Self {
+        self.restarting = true;
+        self
     }
 
     /// Runs BFD sessions on `bfd` (tests: an in-memory one) instead of real UDP sockets.
@@ -214,6 +229,7 @@ impl Applier {
             speaker.close(message).await;
         }
         self.running = Running::default();
+        self.restarted.clear();
     }
 
     /// Brings the driver to `desired`, changing only what differs; returns the plan that
@@ -243,19 +259,28 @@ impl Applier {
         };
         let running = &mut self.running;
         let bfd = &mut self.bfd;
+        let restarted = &mut self.restarted;
         running.settings = desired.settings.clone();
         for addr in &plan.remove {
             match speaker.remove_peer(*addr).await {
                 Ok(()) | Err(SpeakerError::NoSuchPeer(_)) => {
                     running.peers.remove(addr);
                     running.routes.remove(addr);
+                    restarted.remove(addr);
                     info!(peer = %addr, "session removed");
                 }
                 Err(e) => warn!(peer = %addr, "removing session: {e}"),
             }
         }
-        for p in plan.reset.iter().chain(&plan.update) {
-            let (config, told) = gated(bfd, p).await;
+        let changed = plan.reset.iter().map(|p| (p, true));
+        for (p, reset) in changed.chain(plan.update.iter().map(|p| (p, false))) {
+            let (mut config, told) = gated(bfd, p).await;
+            // A change without a new session keeps the R bit the session was added with
+            // (a different one would reset it); a new session is not the restart any more.
+            if reset {
+                restarted.remove(&p.address);
+            }
+            config.session.restarting = restarted.contains(&p.address);
             match speaker.update_peer(config).await {
                 Ok(()) => {
                     running.peers.insert(p.address, told);
@@ -265,7 +290,8 @@ impl Applier {
             }
         }
         for p in &plan.add {
-            let (config, told) = gated(bfd, p).await;
+            let (mut config, told) = gated(bfd, p).await;
+            config.session.restarting = self.restarting;
             // Its routes go in with it: announced after, they would race the session, which
             // could send End-of-RIB without them (and a router keeping our routes across a
             // restart of this speaker would drop and re-add them: ECMP rehashes).
@@ -280,10 +306,16 @@ impl Applier {
                 Ok(()) => {
                     running.peers.insert(p.address, told);
                     running.routes.entry(p.address).or_default();
+                    if self.restarting {
+                        restarted.insert(p.address);
+                    }
                     info!(peer = %p.address, name = %p.name, peer_as = p.peer_as, "session added");
                 }
                 Err(e) => warn!(peer = %p.address, name = %p.name, "adding session: {e}"),
             }
+        }
+        if !plan.add.is_empty() {
+            self.restarting = false;
         }
         for (peer, vips) in &plan.withdraw {
             if !running.peers.contains_key(peer) {

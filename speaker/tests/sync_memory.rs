@@ -123,3 +123,89 @@ async fn vips_follow_the_cluster_and_sessions_are_not_reset() {
     })
     .await;
 }
+
+/// The graceful-restart R bit the router received from the node, once Established.
+fn r_bit(router: &Speaker) -> Option<bool> {
+    let peer = router.peer(ip("10.0.0.1"))?;
+    if peer.state != State::Established {
+        return None;
+    }
+    Some(peer.negotiated?.peer_graceful_restart?.restarting)
+}
+
+/// `cluster` with the session's timers set to `timers`.
+fn cluster_with_timers(description: &str, timers: &str) -> Vec<Object> {
+    vec![
+        node("n1", &[], Some(true), "10.0.0.1"),
+        conf(65001, "  listenAddresses: [10.0.0.1]\n"),
+        peer(
+            "tor",
+            "10.0.0.254",
+            65000,
+            &format!(
+                "  conf: {{peerAs: 65000, neighborAddress: 10.0.0.254, description: \"{description}\"}}\n  sourceAddress: 10.0.0.1\n  timers: {{config: {{{timers}}}}}\n"
+            ),
+        ),
+    ]
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restarting_speaker_sends_the_r_bit_on_the_sessions_it_starts_with() {
+    let net = MemoryNetwork::new();
+    let router = router(&net);
+    let mut applier = Applier::new(Network::Memory(net.clone()), None).restarting();
+    let ctx = ctx("n1");
+    let state = |description, timers| {
+        desired(
+            &ctx,
+            &ClusterState::from_objects(cluster_with_timers(description, timers)),
+        )
+    };
+
+    applier
+        .apply(&state("first", "connectRetry: 5"))
+        .await
+        .expect("apply");
+    let r = until_r_bit(&router).await;
+    assert!(r, "the session configured at start carries the R bit");
+
+    // A change that needs no new session keeps the session, and so its R bit.
+    let plan = applier
+        .apply(&state("second", "connectRetry: 5"))
+        .await
+        .expect("apply");
+    assert_eq!((plan.update.len(), plan.reset.len()), (1, 0));
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let p = router.peer(ip("10.0.0.1")).expect("router side");
+    assert_eq!((p.state, p.flaps), (State::Established, 0));
+    assert_eq!(r_bit(&router), Some(true));
+
+    // A change that needs a new session: that session is not the restart any more.
+    let plan = applier
+        .apply(&state("second", "connectRetry: 5, holdTime: 30"))
+        .await
+        .expect("apply");
+    assert_eq!(plan.reset.len(), 1);
+    until("a new session without the R bit", || {
+        router.peer(ip("10.0.0.1")).is_some_and(|p| p.flaps == 1) && r_bit(&router) == Some(false)
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_speaker_started_normally_never_sends_the_r_bit() {
+    let net = MemoryNetwork::new();
+    let router = router(&net);
+    let mut applier = Applier::new(Network::Memory(net.clone()), None);
+    let d = desired(
+        &ctx("n1"),
+        &ClusterState::from_objects(cluster_with_timers("first", "connectRetry: 5")),
+    );
+    applier.apply(&d).await.expect("apply");
+    assert!(!until_r_bit(&router).await);
+}
+
+async fn until_r_bit(router: &Speaker) -> bool {
+    until("established", || r_bit(router).is_some()).await;
+    r_bit(router).expect("established")
+}

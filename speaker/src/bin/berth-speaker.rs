@@ -72,6 +72,12 @@ struct Args {
     /// restart keep forwarding until the new speaker is back).
     #[arg(long, value_enum, default_value = "drain")]
     on_sigterm: OnSigterm,
+    /// This start follows a restart of this node's speaker (a crash, an upgrade) while
+    /// routers may still hold its routes as stale: the sessions configured at start send
+    /// the graceful-restart Restart State bit (R, RFC 4724) in their OPENs, as `bird -R`
+    /// does.
+    #[arg(long)]
+    restarting: bool,
 }
 
 fn init_logs(format: LogFormat) {
@@ -169,6 +175,7 @@ async fn main() -> anyhow::Result<()> {
             OnSigterm::Restart => ShutdownMode::Restart,
         },
         network: Network::Tcp,
+        restarting: args.restarting,
     };
     run(options, rx, shared, terminated()).await;
     Ok(())
