@@ -590,3 +590,94 @@ async fn a_peer_added_with_its_routes_has_them_before_end_of_rib() {
     fake.handshake(65099, 0).await;
     assert_eq!(initial_table(&mut fake).await, 3);
 }
+
+/// Answers the speaker's OPEN with one offering `caps` (AS 65099, hold 30 s), and waits
+/// for its KEEPALIVE: after it, the fake may send UPDATEs.
+async fn handshake_with(fake: &mut FakePeer, caps: Vec<Capability>) {
+    let Some(Message::Open(_)) = fake.recv().await else {
+        panic!("expected OPEN")
+    };
+    fake.send(Message::Open(Open::new(
+        65099,
+        30,
+        Ipv4Addr::new(10, 0, 0, 99),
+        caps,
+    )))
+    .await;
+    fake.send(Message::Keepalive).await;
+    fake.ctx.four_octet_as = true;
+    fake.recv_until(|m| matches!(m, Message::Keepalive)).await;
+}
+
+fn basic_caps() -> Vec<Capability> {
+    vec![
+        Capability::Multiprotocol(Family::IPV4_UNICAST),
+        Capability::FourOctetAs(65099),
+    ]
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_length_above_4096_without_extended_messages_is_refused_from_the_header_alone() {
+    let net = MemoryNetwork::new();
+    let mut incoming = fake_listener(&net);
+    let _a = speaker_with_fake(&net, |_| {});
+    let mut fake = FakePeer::new(incoming.recv().await.expect("connection"));
+    handshake_with(&mut fake, basic_caps()).await;
+    // Only a header claiming 4,097 octets (RFC 4271 §6.1: Bad Message Length, data the
+    // length field). The speaker once framed every connection with the 65,535 limit of
+    // RFC 8654 and waited for the rest until its hold timer expired (4/0).
+    let mut header = vec![0xff; 16];
+    header.extend_from_slice(&4097u16.to_be_bytes());
+    header.push(2);
+    fake.wr.write_all(&header).await.expect("write");
+    let Message::Notification(n) = fake
+        .recv_until(|m| matches!(m, Message::Notification(_)))
+        .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(n.code.to_wire(), (1, 2), "{n:?}");
+    assert_eq!(n.data, vec![0x10, 0x01]);
+    assert!(fake.recv().await.is_none(), "then the connection is closed");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_update_above_4096_is_accepted_once_extended_messages_are_negotiated() {
+    let net = MemoryNetwork::new();
+    let mut incoming = fake_listener(&net);
+    let a = speaker_with_fake(&net, |_| {});
+    let mut fake = FakePeer::new(incoming.recv().await.expect("connection"));
+    let mut caps = basic_caps();
+    caps.push(Capability::ExtendedMessage);
+    handshake_with(&mut fake, caps).await;
+    // Right after the speaker's KEEPALIVE: 1,000 /32s in one UPDATE of 5,043 octets.
+    let attributes: &[u8] = &[
+        0x40, 0x01, 0x01, 0x00, // ORIGIN IGP
+        0x40, 0x02, 0x06, 0x02, 0x01, 0x00, 0x00, 0xfe, 0x2b, // AS_PATH 65099
+        0x40, 0x03, 0x04, 10, 0, 0, 99, // NEXT_HOP
+    ];
+    let mut body = vec![0x00, 0x00, 0x00, 20];
+    body.extend_from_slice(attributes);
+    for i in 0..1000u32 {
+        body.push(32);
+        body.extend_from_slice(&(0x6440_0000 + i).to_be_bytes());
+    }
+    let mut update = vec![0xff; 16];
+    update.extend_from_slice(
+        &u16::try_from(19 + body.len())
+            .expect("length")
+            .to_be_bytes(),
+    );
+    update.push(2);
+    update.extend_from_slice(&body);
+    assert!(update.len() > 4096);
+    fake.wr.write_all(&update).await.expect("write");
+    until("1000 routes received", || {
+        a.peer(ip(99))
+            .is_some_and(|p| p.prefixes_received_total() == 1000)
+    })
+    .await;
+    let p = a.peer(ip(99)).expect("peer");
+    assert_eq!(p.state, State::Established);
+    assert!(p.last_error_sent.is_none(), "{:?}", p.last_error_sent);
+}

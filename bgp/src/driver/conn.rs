@@ -4,7 +4,7 @@
 //! peer task on its input channel.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::session::ConnId;
-use crate::wire::{FrameError, MAX_EXTENDED_MESSAGE_LEN, frame};
+use crate::wire::{FrameError, MAX_MESSAGE_LEN, frame};
 
 use super::network::{Connection, Stream};
 
@@ -41,6 +41,10 @@ pub struct ConnHandle {
     pub writer: mpsc::Sender<Bytes>,
     /// Send hold time in milliseconds, read by the writer before each write.
     pub send_hold_ms: Arc<AtomicU64>,
+    /// The largest message the reader frames: 4,096 until the peer task sees both OPENs
+    /// carry the extended message capability (RFC 8654), so a header claiming more is
+    /// refused as soon as it arrives (RFC 4271 §6.1) rather than waited for.
+    pub max_message_len: Arc<AtomicUsize>,
     reader: JoinHandle<()>,
     writer_task: JoinHandle<()>,
     /// Our end.
@@ -60,11 +64,13 @@ impl ConnHandle {
         let (rd, wr) = tokio::io::split(conn.stream);
         let (tx, rx) = mpsc::channel(WRITE_QUEUE);
         let send_hold_ms = Arc::new(AtomicU64::new(send_hold.as_millis() as u64));
-        let reader = tokio::spawn(read_loop(id, rd, inputs.clone()));
+        let max_message_len = Arc::new(AtomicUsize::new(MAX_MESSAGE_LEN));
+        let reader = tokio::spawn(read_loop(id, rd, inputs.clone(), max_message_len.clone()));
         let writer_task = tokio::spawn(write_loop(id, wr, rx, send_hold_ms.clone(), inputs));
         ConnHandle {
             writer: tx,
             send_hold_ms,
+            max_message_len,
             reader,
             writer_task,
             local: conn.local,
@@ -81,7 +87,12 @@ impl ConnHandle {
     }
 }
 
-async fn read_loop(id: ConnId, mut rd: ReadHalf<Box<dyn Stream>>, inputs: mpsc::Sender<ConnInput>) {
+async fn read_loop(
+    id: ConnId,
+    mut rd: ReadHalf<Box<dyn Stream>>,
+    inputs: mpsc::Sender<ConnInput>,
+    max_message_len: Arc<AtomicUsize>,
+) {
     let mut buf = BytesMut::with_capacity(64 * 1024);
     loop {
         match rd.read_buf(&mut buf).await {
@@ -93,8 +104,7 @@ async fn read_loop(id: ConnId, mut rd: ReadHalf<Box<dyn Stream>>, inputs: mpsc::
         }
         let mut frames = Vec::new();
         loop {
-            // Extended messages may be negotiated; the decoder checks the real limit.
-            match frame(&buf, MAX_EXTENDED_MESSAGE_LEN) {
+            match frame(&buf, max_message_len.load(Ordering::Acquire)) {
                 Ok(Some(len)) => frames.push(buf.split_to(len).freeze()),
                 Ok(None) => break,
                 Err(e) => {

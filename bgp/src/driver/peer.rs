@@ -20,7 +20,8 @@ use crate::rib::pack::{encode_batch, encode_end_of_rib, ipv4_of};
 use crate::rib::{AdjRibOut, Prefix, RouteAttrs};
 use crate::session::{Action, ConnId, Direction, Event, Negotiated, Session, State, Timer};
 use crate::wire::{
-    Context, DecodeError, Family, Message, PathAttribute, RouteRefresh, RouteRefreshSubtype,
+    Capability, Context, DecodeError, Family, MAX_EXTENDED_MESSAGE_LEN, Message, Open,
+    PathAttribute, RouteRefresh, RouteRefreshSubtype,
 };
 
 use super::config::{BfdGate, PeerConfig};
@@ -432,6 +433,23 @@ impl PeerTask {
         id
     }
 
+    /// Raises the reader's frame limit of `id` to 65,535 when both OPENs carry the extended
+    /// message capability (RFC 8654 §3). Done before the FSM answers the OPEN with the
+    /// KEEPALIVE that lets the peer reach Established and send such messages.
+    fn allow_extended_messages(&self, id: ConnId, open: &Open) {
+        let theirs = open
+            .capabilities()
+            .any(|c| matches!(c, Capability::ExtendedMessage));
+        if let (true, Some(handle)) = (
+            theirs && self.config.session.extended_message,
+            self.conns.get(&id),
+        ) {
+            handle
+                .max_message_len
+                .store(MAX_EXTENDED_MESSAGE_LEN, Ordering::Release);
+        }
+    }
+
     fn on_conn(&mut self, input: ConnInput) {
         match input {
             ConnInput::Frames(id, frames) => {
@@ -453,6 +471,9 @@ impl PeerTask {
                                 && let Some(e) = &u.error
                             {
                                 debug!(error = %e.cause(), "RFC 7606 outcome");
+                            }
+                            if let Message::Open(open) = &message {
+                                self.allow_extended_messages(id, open);
                             }
                             self.handle(Event::Message { conn: id, message });
                         }
