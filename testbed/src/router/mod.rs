@@ -7,6 +7,7 @@ mod config;
 pub mod exabgp;
 pub mod frr;
 pub mod gobgp;
+pub mod raw;
 mod status;
 
 use std::path::PathBuf;
