@@ -681,3 +681,25 @@ async fn an_update_above_4096_is_accepted_once_extended_messages_are_negotiated(
     assert_eq!(p.state, State::Established);
     assert!(p.last_error_sent.is_none(), "{:?}", p.last_error_sent);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_malformed_notification_closes_the_connection_without_a_notification_back() {
+    let net = MemoryNetwork::new();
+    let mut incoming = fake_listener(&net);
+    let a = speaker_with_fake(&net, |_| {});
+    let mut fake = FakePeer::new(incoming.recv().await.expect("connection"));
+    handshake_with(&mut fake, basic_caps()).await;
+    // A NOTIFICATION of length 20: the code but no subcode. RFC 4271 §6.4: the receiver
+    // cannot report an error in a NOTIFICATION with one (the speaker once answered 1/2).
+    let mut short = vec![0xff; 16];
+    short.extend_from_slice(&[0x00, 20, 3, 6]);
+    fake.wr.write_all(&short).await.expect("write");
+    while let Some(m) = fake.recv().await {
+        assert!(
+            !matches!(m, Message::Notification(_)),
+            "answered a NOTIFICATION with {m:?}"
+        );
+    }
+    until("idle", || state(&a, ip(99)) != State::Established).await;
+    assert!(a.peer(ip(99)).expect("peer").last_error_sent.is_none());
+}

@@ -21,7 +21,7 @@ use crate::rib::{AdjRibOut, Prefix, RouteAttrs};
 use crate::session::{Action, ConnId, Direction, Event, Negotiated, Session, State, Timer};
 use crate::wire::{
     Capability, Context, DecodeError, Family, MAX_EXTENDED_MESSAGE_LEN, Message, Open,
-    PathAttribute, RouteRefresh, RouteRefreshSubtype,
+    PathAttribute, RouteRefresh, RouteRefreshSubtype, iana::message_type,
 };
 
 use super::config::{BfdGate, PeerConfig};
@@ -476,6 +476,13 @@ impl PeerTask {
                                 self.allow_extended_messages(id, open);
                             }
                             self.handle(Event::Message { conn: id, message });
+                        }
+                        // RFC 4271 §6.4: an error in a NOTIFICATION cannot be reported
+                        // with a NOTIFICATION; the connection just closes.
+                        Err(error) if bytes[18] == message_type::NOTIFICATION => {
+                            warn!(%error, "malformed NOTIFICATION from the peer");
+                            self.handle(Event::TcpClosed { conn: id });
+                            break;
                         }
                         Err(error) => {
                             self.handle(Event::DecodeError { conn: id, error });
