@@ -21,8 +21,16 @@
 //!   ROUTE-REFRESH is answered with the speaker's VIP (the session works and every message
 //!   before it was processed); the speaker then holds exactly one route from the peer, B:
 //!   A was withdrawn and C never taken.
-//! - **Attribute discard** (RFC 7606 §2), and attributes RFC 4271 says to ignore: the same
-//!   exchange ends with A, B and C held.
+//! - **Attribute discard** (RFC 7606 §2), and what RFC 4271 §4.3 / §5 and RFC 7606 §3 c
+//!   say to accept or ignore (Extended Length on a short attribute, unused flag bits, the
+//!   Partial bit, unknown optional attributes, LOCAL_PREF over eBGP): the same exchange
+//!   ends with A, B and C held.
+//!
+//! Beyond UPDATEs, the reset class also covers ROUTE-REFRESH of a bad length (RFC 7313 §5)
+//! and an OPEN in Established (RFC 6608 §4). The cases found two bugs, fixed in the `bgp`
+//! driver with unit tests of their own: a header claiming more than 4,096 octets without
+//! extended messages waited for the hold timer instead of 1/2, and a malformed
+//! NOTIFICATION was answered with a NOTIFICATION.
 //!
 //! After all cases of a class, both sessions come up again and answer a ROUTE-REFRESH, and
 //! the speaker still runs.
@@ -32,6 +40,7 @@
 //! | RFC 4271 error (code/subcode) | RFC 7606 | case class |
 //! |---|---|---|
 //! | §6.1 marker, length, type (1/1, 1/2, 1/3) | unchanged | reset |
+//! | §6.4 error in a NOTIFICATION | not reported: the connection closes | reset, no NOTIFICATION |
 //! | Withdrawn Routes / Total Attribute Length overrun (3/1) | unchanged: NLRI not locatable | reset |
 //! | attribute overruns the attribute list (3/1) | §4 | withdraw |
 //! | attribute twice (3/1) | §3 g: MP_REACH/MP_UNREACH reset 3/1, others discard | both |
@@ -302,8 +311,8 @@ struct ResetCase {
     what: &'static str,
     family: Family,
     message: Vec<u8>,
-    /// (code, subcode, data).
-    expect: (u8, u8, Vec<u8>),
+    /// (code, subcode, data); `None`: the connection closes with no NOTIFICATION at all.
+    expect: Option<(u8, u8, Vec<u8>)>,
 }
 
 fn reset_cases() -> Vec<ResetCase> {
@@ -312,10 +321,17 @@ fn reset_cases() -> Vec<ResetCase> {
         what,
         family,
         message,
-        expect: (code, subcode, data.to_vec()),
+        expect: Some((code, subcode, data.to_vec())),
     };
     let route_refresh_24 = [header(24, 5), vec![0x00, 0x01, 0x00, 0x01, 0x00]].concat();
     vec![
+        ResetCase {
+            what: "RFC 4271 §6.4: NOTIFICATION of length 20, too short for code and subcode → \
+                   the connection closes, and no NOTIFICATION answers a NOTIFICATION",
+            family: V4,
+            message: [header(20, 3), vec![0x06]].concat(),
+            expect: None,
+        },
         case(
             "RFC 4271 §6.1: marker not all ones → 1/1 Connection Not Synchronized",
             V4,
@@ -533,13 +549,24 @@ const MP_REACH_129: &[u8] = &[
 fn run_reset(lab: &MalformedLab, case: &ResetCase) -> Result<(), String> {
     let mut connection = lab.session(case.family);
     connection.send(&case.message).map_err(|e| e.to_string())?;
+    let Some((code, subcode, data)) = case.expect.clone() else {
+        let before_close = connection
+            .recv_until_closed(ANSWER_TIMEOUT)
+            .map_err(|e| e.to_string())?;
+        return match before_close
+            .iter()
+            .find(|m| matches!(m, RawMessage::Notification(_)))
+        {
+            Some(n) => Err(format!("answered with {n:?}")),
+            None => Ok(()),
+        };
+    };
     let got = connection
         .recv_until("a NOTIFICATION", ANSWER_TIMEOUT, |m| match m {
             RawMessage::Notification(n) => Some(n.clone()),
             _ => None,
         })
         .map_err(|e| e.to_string())?;
-    let (code, subcode, data) = case.expect.clone();
     let want = RawNotification {
         code,
         subcode,
@@ -784,6 +811,25 @@ fn attribute_discard_errors_and_ignorable_attributes_keep_the_routes_and_the_ses
             "RFC 7606 §3 g (RFC 4271 3/1): ORIGIN twice, the second (INCOMPLETE) discarded",
             V4,
             &[ORIGIN, AS_PATH, NEXT_HOP, &[0x40, 0x01, 0x01, 0x02]],
+        ),
+        case(
+            "RFC 4271 §4.3: ORIGIN with the Extended Length bit (2-octet length 1), accepted",
+            V4,
+            &[&[0x50, 0x01, 0x00, 0x01, 0x00], AS_PATH, NEXT_HOP],
+        ),
+        case(
+            "RFC 4271 §4.3: unused low-order flag bits set on AS_PATH (0x4f), ignored",
+            V4,
+            &[
+                ORIGIN,
+                &[0x4f, 0x02, 0x06, 0x02, 0x01, 0x00, 0x00, 0xfd, 0xe8],
+                NEXT_HOP,
+            ],
+        ),
+        case(
+            "RFC 7606 §3 c: Partial bit on ORIGIN (0x60), not checked",
+            V4,
+            &[&[0x60, 0x01, 0x01, 0x00], AS_PATH, NEXT_HOP],
         ),
         case(
             "RFC 4271 §5: unrecognized optional non-transitive attribute, ignored",
