@@ -832,6 +832,22 @@ fn attribute_discard_errors_and_ignorable_attributes_keep_the_routes_and_the_ses
             &[&[0x60, 0x01, 0x01, 0x00], AS_PATH, NEXT_HOP],
         ),
         case(
+            "RFC 7606 §3 c, §7.7: AGGREGATOR flagged well-known (0x40): §7.7 discard, not \
+             treat-as-withdraw",
+            V4,
+            &[
+                ORIGIN,
+                AS_PATH,
+                NEXT_HOP,
+                &[0x40, 0x07, 0x08, 0x00, 0x00, 0xfd, 0xe8, 10, 1, 1, 1],
+            ],
+        ),
+        case(
+            "RFC 7606 §3 c, §7.6: ATOMIC_AGGREGATE flagged optional (0x80): §7.6 discard",
+            V4,
+            &[ORIGIN, AS_PATH, NEXT_HOP, &[0x80, 0x06, 0x00]],
+        ),
+        case(
             "RFC 4271 §5: unrecognized optional non-transitive attribute, ignored",
             V4,
             &[ORIGIN, AS_PATH, NEXT_HOP, &[0x80, 0x63, 0x02, 0xab, 0xcd]],
@@ -851,6 +867,16 @@ fn attribute_discard_errors_and_ignorable_attributes_keep_the_routes_and_the_ses
                 &[0x40, 0x05, 0x04, 0x00, 0x00, 0x00, 0x64],
             ],
         ),
+        SurvivedCase {
+            what: "RFC 4271 §4.3: a /23 whose padding bit is set (198.51.101.0/23 as written), \
+                   accepted: the value of trailing bits is irrelevant",
+            family: V4,
+            message: raw::update(
+                &[],
+                &[ORIGIN, AS_PATH, NEXT_HOP].concat(),
+                &[&raw::prefix(route(V4, A))[..], &[23, 198, 51, 101]].concat(),
+            ),
+        },
         case(
             "RFC 7606 §7.7: IPv6 route (MP_REACH_NLRI) with AGGREGATOR of length 2, discarded",
             V6,
