@@ -449,16 +449,14 @@ impl RawListener {
             let left = deadline.saturating_duration_since(Instant::now());
             match connection.establish(open, left) {
                 Ok(_) => return Ok(connection),
-                Err(Error::Daemon(why)) if why.contains(CLOSED) && !left.is_zero() => {
-                    tracing::debug!(why, "raw peer: connection closed before Established");
+                Err(e) if connection.closed && !left.is_zero() => {
+                    tracing::debug!(%e, "raw peer: connection closed before Established");
                 }
                 Err(e) => return Err(e),
             }
         }
     }
 }
-
-const CLOSED: &str = "connection closed";
 
 /// Sends KEEPALIVEs until told to stop.
 #[derive(Debug)]
@@ -509,6 +507,8 @@ pub struct RawConnection {
     peer: SocketAddr,
     buffer: Vec<u8>,
     keepalives: Option<Keepalives>,
+    /// The speaker closed the connection (a read saw its end).
+    closed: bool,
 }
 
 impl RawConnection {
@@ -526,6 +526,7 @@ impl RawConnection {
             peer,
             buffer: Vec::new(),
             keepalives: None,
+            closed: false,
         })
     }
 
@@ -572,7 +573,10 @@ impl RawConnection {
                 .map_err(|e| Error::io("set read timeout", e))?;
             let mut chunk = [0u8; 4096];
             match self.reader.read(&mut chunk) {
-                Ok(0) => return Ok(None),
+                Ok(0) => {
+                    self.closed = true;
+                    return Ok(None);
+                }
                 Ok(n) => self.buffer.extend_from_slice(&chunk[..n]),
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
                 Err(e)
@@ -581,6 +585,7 @@ impl RawConnection {
                         ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted
                     ) =>
                 {
+                    self.closed = true;
                     return Ok(None);
                 }
                 Err(e) => return Err(Error::io(format!("read from {}", self.peer), e)),
@@ -604,7 +609,7 @@ impl RawConnection {
                 Ok(Some(m)) => m,
                 Ok(None) => {
                     return Err(Error::Daemon(format!(
-                        "{CLOSED} by {} while waiting for {what}; received {seen:?}",
+                        "connection closed by {} while waiting for {what}; received {seen:?}",
                         self.peer
                     )));
                 }
