@@ -9,18 +9,19 @@
 //! codec, so the assertions do not depend on the code under test.
 //!
 //! Lab: a router namespace `r` holding the raw peer (listening on port 179 over IPv4 and
-//! IPv6) and a node `n1` running a Berth speaker with one session per family, announcing
-//! one VIP per family. Every case gets a fresh session: the raw peer accepts the speaker's
-//! next connection, completes OPEN/KEEPALIVE (4-octet AS, multiprotocol IPv4 and IPv6
-//! unicast, route refresh), and sends one hand-written message. Then, by outcome class:
+//! IPv6) and a node `n1` running `berth-speaker` (the real binary, see `common/berth.rs`)
+//! with one session per family, announcing one VIP per family. Every case gets a fresh
+//! session: the raw peer accepts the speaker's next connection, completes OPEN/KEEPALIVE
+//! (4-octet AS, multiprotocol IPv4 and IPv6 unicast, route refresh), and sends one
+//! hand-written message. Then, by outcome class:
 //!
 //! - **Session reset**: the exact NOTIFICATION (code, subcode, and data where the RFC
 //!   specifies it) arrives, and the speaker closes the connection after it.
 //! - **Treat-as-withdraw** (RFC 7606 §2): the peer first announces A and B with valid
 //!   attributes, then the malformed UPDATE announces A and C. No NOTIFICATION arrives; a
 //!   ROUTE-REFRESH is answered with the speaker's VIP (the session works and every message
-//!   before it was processed); the speaker then holds exactly one route from the peer, B:
-//!   A was withdrawn and C never taken.
+//!   before it was processed); the speaker then holds exactly one route from the peer, B
+//!   (its admin API's received-prefix count): A was withdrawn and C never taken.
 //! - **Attribute discard** (RFC 7606 §2), and what RFC 4271 §4.3 / §5 and RFC 7606 §3 c
 //!   say to accept or ignore (Extended Length on a short attribute, unused flag bits, the
 //!   Partial bit, unknown optional attributes, LOCAL_PREF over eBGP): the same exchange
@@ -173,8 +174,9 @@ impl MalformedLab {
             .accept_session(&open, SESSION_TIMEOUT)
             .unwrap_or_else(|e| {
                 panic!(
-                    "the speaker did not come back on {family:?}: {e}; peers {:?}",
-                    self.speaker.peers()
+                    "the speaker did not come back on {family:?}: {e}; peers {:?}\n{}",
+                    self.speaker.peers(),
+                    self.speaker.log_tail()
                 )
             });
         connection
@@ -206,7 +208,7 @@ impl MalformedLab {
     }
 
     /// After all cases: both sessions come up and work, and the speaker still runs.
-    fn assert_speaker_still_serves(&self) {
+    fn assert_speaker_still_serves(&mut self) {
         let mut sessions: Vec<_> = [Family::V4, Family::V6]
             .into_iter()
             .map(|f| (f, self.session(f)))
@@ -215,7 +217,12 @@ impl MalformedLab {
         for (family, connection) in &mut sessions {
             refresh_answered(connection, *family).unwrap();
         }
-        assert_eq!(self.speaker.peers().len(), 2, "the speaker still answers");
+        assert!(
+            self.speaker.alive(),
+            "the speaker process exited\n{}",
+            self.speaker.log_tail()
+        );
+        assert_eq!(self.speaker.peers().len(), 2, "its admin API answers");
         assert_eq!(self.speaker.established(), 2);
     }
 }
@@ -586,7 +593,7 @@ fn run_reset(lab: &MalformedLab, case: &ResetCase) -> Result<(), String> {
 
 #[test]
 fn errors_that_rfc_7606_leaves_fatal_get_the_exact_notification_and_a_closed_connection() {
-    let lab = MalformedLab::new("malformed-reset");
+    let mut lab = MalformedLab::new("malformed-reset");
     let cases = reset_cases();
     let failures: Vec<String> = cases
         .iter()
@@ -633,7 +640,7 @@ fn run_survived(lab: &MalformedLab, case: &SurvivedCase, held: u64) -> Result<()
 }
 
 fn run_survived_cases(label: &str, cases: Vec<SurvivedCase>, held: u64) {
-    let lab = MalformedLab::new(label);
+    let mut lab = MalformedLab::new(label);
     let failures: Vec<String> = cases
         .iter()
         .filter_map(|case| {
