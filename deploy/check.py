@@ -16,8 +16,9 @@ the tools into a virtualenv first).
    the host network with NODE_NAME from the downward API, tolerating every taint, one node at
    a time, probes on /healthz and /readyz, scrape annotations, exactly the capabilities its
    flags need (NET_BIND_SERVICE for a BGP port below 1024, NET_ADMIN for --vip-interface), a
-   grace period longer than the speaker's drain, and every command-line flag known to the
-   binary's clap definition.
+   grace period longer than the speaker's drain, the restart marker on a writable hostPath
+   mount (so it outlives the pod), and every command-line flag known to the binary's clap
+   definition.
 6. The Dockerfile parses with BuildKit's own parser and passes hadolint; its final stages are
    distroless/static running the right binaries, the controller as non-root. It is NOT built:
    CI has no container engine.
@@ -49,6 +50,8 @@ K8S_VERSIONS = ["1.27.0", kubernetes_validate.latest_version()]
 # berth-speaker's --drain-seconds default; the DaemonSet's grace period must exceed the drain
 # by this margin (closing sessions, exiting).
 SPEAKER_DEFAULT_DRAIN_SECONDS = 5
+# berth-speaker's --restart-marker default.
+SPEAKER_DEFAULT_RESTART_MARKER = "/run/berth/restart"
 GRACE_MARGIN_SECONDS = 10
 BERTH_GROUP = "network.kubesphere.io"
 
@@ -307,7 +310,34 @@ def check_install(objects: list[dict], label: str) -> None:
     if added != wanted:
         fail(w, f"capabilities added {sorted(added)}, expected exactly {sorted(wanted)} "
                 f"(BGP port {port})")  # fmt: skip
+    check_restart_marker(ps, c, w)
     check_container(pod, c, w, ROOT / "speaker/src/bin/berth-speaker.rs")
+
+
+def check_restart_marker(ps: dict, c: dict, w: str) -> None:
+    """The restart marker must be writable (the root file system is read-only) and outlive
+    the pod (a hostPath, not an emptyDir), or the next pod never knows it restarted."""
+    marker = arg_value(c.get("args", []), "restart-marker")
+    if marker is None:
+        marker = SPEAKER_DEFAULT_RESTART_MARKER
+    if not marker:
+        return  # turned off
+    mount = next(
+        (
+            m for m in c.get("volumeMounts", [])
+            if marker.startswith(m["mountPath"].rstrip("/") + "/")
+        ),
+        None,
+    )  # fmt: skip
+    if mount is None:
+        fail(w, f"restart marker {marker} is on no volume (the root file system is read-only)")
+        return
+    if mount.get("readOnly"):
+        fail(w, f"restart marker {marker} is on a read-only mount")
+    volume = next((v for v in ps.get("volumes", []) if v["name"] == mount["name"]), {})
+    if "hostPath" not in volume:
+        fail(w, f"restart marker {marker}: volume {mount['name']} is not a hostPath "
+                "(the marker would not outlive the pod)")  # fmt: skip
 
 
 def check_container(pod: dict, c: dict, w: str, binary_source: pathlib.Path) -> None:

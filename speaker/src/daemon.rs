@@ -1,18 +1,21 @@
 //! The speaker's main loop: each new cluster state → `desired` → `Applier::apply` (only
 //! the difference) → VIPs on the local device, with the result published for the HTTP
-//! surfaces. On shutdown: graceful shutdown of every session, then the VIPs come off.
+//! surfaces. On shutdown: graceful shutdown of every session, then the VIPs come off; or,
+//! for a restart, sessions closed as they are and a restart marker left for the successor.
 
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use tracing::{info, warn};
 
 use crate::admin::View;
 use crate::desired::{NodeContext, desired};
 use crate::netlink::VipDevice;
+use crate::restart_marker::{self, Marker};
 use crate::source::StateReceiver;
 use crate::sync::{Applier, Network};
 
@@ -34,8 +37,12 @@ pub struct Options {
     /// The network the BGP driver uses.
     pub network: Network,
     /// This start follows a restart of the speaker: the sessions configured at start send
-    /// the graceful-restart R bit (see [`Applier::restarting`]).
+    /// the graceful-restart R bit (see [`Applier::restarting`]), whatever the marker says.
     pub restarting: bool,
+    /// The restart marker (see [`restart_marker`]): read and removed at start (a young one
+    /// makes this start a restart), written by a [`ShutdownMode::Restart`] stop. `None`:
+    /// neither.
+    pub restart_marker: Option<PathBuf>,
 }
 
 /// What the speaker does with its sessions when told to stop.
@@ -75,7 +82,11 @@ pub async fn run(
 ) {
     shared.view().node = options.ctx.node_name.clone();
     let mut applier = Applier::new(options.network.clone(), options.listen_port);
-    if options.restarting {
+    let marked = options
+        .restart_marker
+        .as_deref()
+        .is_some_and(|path| marked_restart(path, &options.ctx.node_name, options.restarting));
+    if options.restarting || marked {
         applier = applier.restarting();
     }
     let mut device = match &options.vip_interface {
@@ -159,7 +170,62 @@ pub async fn run(
         }
         // The VIPs stay on the device too: the node keeps answering while routers keep
         // its routes for the restart time.
-        ShutdownMode::Restart => applier.close("berth-speaker restarting").await,
+        ShutdownMode::Restart => {
+            // What the routers were told, before closing forgets it.
+            let restart_time = applier
+                .running()
+                .peers
+                .values()
+                .filter_map(|p| p.graceful_restart)
+                .max();
+            applier.close("berth-speaker restarting").await;
+            if let Some(path) = &options.restart_marker {
+                leave_marker(path, &options.ctx.node_name, restart_time);
+            }
+        }
     }
     info!("BGP sessions closed");
+}
+
+/// Takes the restart marker at `path`: whether it makes this start a restart. Logged
+/// either way; never fails.
+fn marked_restart(path: &Path, node: &str, explicit: bool) -> bool {
+    let Some((decision, removal)) = restart_marker::take(path, node, SystemTime::now()) else {
+        return false;
+    };
+    let path = path.display();
+    if let Some(e) = removal {
+        warn!(path = %path, "could not remove the restart marker: {e}");
+    }
+    use restart_marker::Decision::{Restarted, Stale};
+    if explicit {
+        info!(path = %path, "--restarting given, the marker is not needed (it said: {decision})");
+    } else if matches!(decision, Restarted { .. } | Stale { .. }) {
+        info!(path = %path, "{decision}");
+    } else {
+        // Not written by a speaker of this node, or not whole: worth a look.
+        warn!(path = %path, "{decision}");
+    }
+    decision.restarting()
+}
+
+/// Leaves the restart marker for the next start on this node, if any session advertised
+/// graceful restart (without it, routers keep nothing and the R bit would mean nothing).
+fn leave_marker(path: &Path, node: &str, restart_time: Option<u16>) {
+    let Some(secs) = restart_time.filter(|&t| t > 0) else {
+        info!("no session advertised graceful restart: no restart marker left");
+        return;
+    };
+    let marker = Marker::new(node, SystemTime::now(), secs);
+    match restart_marker::leave(path, &marker) {
+        Ok(()) => info!(
+            path = %path.display(),
+            restart_time = secs,
+            "restart marker left for the next start"
+        ),
+        Err(e) => warn!(
+            path = %path.display(),
+            "could not leave the restart marker (the next start will not send the R bit): {e}"
+        ),
+    }
 }

@@ -13,6 +13,7 @@ pub mod diff;
 pub mod http;
 pub mod kube_status;
 pub mod netlink;
+pub mod restart_marker;
 pub mod source;
 pub mod state;
 pub mod status;

@@ -5,7 +5,9 @@
 //! policy Local narrows it to the node with the endpoint and follows the endpoint when it
 //! moves; deleting the Service withdraws it; adding BgpPeers (IPv6) starts new sessions
 //! without resetting the existing ones, and a dual-stack Service is announced in both
-//! families.
+//! families. A rolling restart keeps every next hop, and each restarted speaker, told
+//! nothing, finds the restart marker its predecessor left and sends the graceful-restart
+//! R bit.
 //!
 //! The binaries come from the same target directory as this test (`cargo test
 //! --workspace` builds them; alone: `cargo build -p speaker --bins`).
@@ -127,6 +129,43 @@ fn wait_gateways(clab: &ClabLab, what: &str, nodes: &[usize]) {
     }
 }
 
+/// Node `n`'s restart marker: in the lab, not the host's default `/run/berth` that any
+/// speaker on this machine would read.
+fn restart_marker(lab: &testbed::Lab, n: usize) -> PathBuf {
+    lab.netns(&format!("node{n}"))
+        .unwrap()
+        .dir()
+        .unwrap()
+        .join("restart-marker")
+}
+
+/// Starts `berth-speaker` on node `n` reading `state`, its log in the lab directory as
+/// `{node}-speaker{log_suffix}.log`. Never `--restarting`: only the marker says so.
+fn start_speaker(
+    lab: &testbed::Lab,
+    state: &Path,
+    speaker_bin: &Path,
+    on_sigterm: &str,
+    n: usize,
+    log_suffix: &str,
+) -> Process {
+    let node = format!("node{n}");
+    let netns = lab.netns(&node).unwrap();
+    let log =
+        std::fs::File::create(lab.dir().join(format!("{node}-speaker{log_suffix}.log"))).unwrap();
+    let mut command = netns.command(speaker_bin);
+    command
+        .args(["--node-name", &node, "--state-dir"])
+        .arg(state)
+        .args(["--drain-seconds", "1", "--on-sigterm", on_sigterm])
+        .arg("--restart-marker")
+        .arg(restart_marker(lab, n))
+        .args(["--log-format", "json"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log));
+    Process::spawn(format!("berth-speaker on {node}"), command).unwrap()
+}
+
 /// Starts `berth-speaker` on node1..=3, all reading `state`; logs go to the lab directory.
 fn start_speakers(
     lab: &testbed::Lab,
@@ -135,21 +174,39 @@ fn start_speakers(
     on_sigterm: &str,
 ) -> Vec<Process> {
     (1..=3)
-        .map(|n| {
-            let node = format!("node{n}");
-            let netns = lab.netns(&node).unwrap();
-            let log = std::fs::File::create(lab.dir().join(format!("{node}-speaker.log"))).unwrap();
-            let mut command = netns.command(speaker_bin);
-            command
-                .args(["--node-name", &node, "--state-dir"])
-                .arg(state)
-                .args(["--drain-seconds", "1", "--on-sigterm", on_sigterm])
-                .args(["--log-format", "json"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::from(log));
-            Process::spawn(format!("berth-speaker on {node}"), command).unwrap()
-        })
+        .map(|n| start_speaker(lab, state, speaker_bin, on_sigterm, n, ""))
         .collect()
+}
+
+/// The graceful-restart R bit tor2 (FRR) received from node `n` on an Established session
+/// (`rBit` of `show bgp neighbors json`, as `interop.rs` reads it); `None` while the
+/// session is not Established.
+fn frr_r_bit(lab: &testbed::Lab, n: usize) -> Option<bool> {
+    let vty = lab.netns("tor2").unwrap().dir().unwrap().join("frr");
+    let neighbor = format!("10.2.{n}.2");
+    let output = std::process::Command::new("vtysh")
+        .arg("--vty_socket")
+        .arg(&vty)
+        .args(["-c", &format!("show bgp neighbors {neighbor} json")])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "vtysh: {output:?}");
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let peer = &json[&neighbor];
+    if peer["bgpState"].as_str() != Some("Established") {
+        return None;
+    }
+    peer["gracefulRestartInfo"]["rBit"].as_bool()
+}
+
+/// Waits until tor2 holds an Established session with node `n` and returns its R bit.
+fn wait_frr_r_bit(lab: &testbed::Lab, n: usize, wanted: bool) {
+    testbed::wait::until(
+        &format!("tor2 sees node{n}'s R bit {wanted}"),
+        SESSION_TIMEOUT,
+        || Ok((frr_r_bit(lab, n) == Some(wanted)).then_some(())),
+    )
+    .unwrap();
 }
 
 #[test]
@@ -288,6 +345,12 @@ fn three_standalone_speakers_follow_the_manifests() {
         );
     }
     wait_gateways(&clab, "no route after shutdown", &[]);
+    for n in 1..=3 {
+        assert!(
+            !restart_marker(lab, n).exists(),
+            "a drained stop leaves no restart marker (node{n})"
+        );
+    }
 }
 
 /// The VIP the controller wrote into the Service's status, once it has.
@@ -421,6 +484,10 @@ fn a_rolling_restart_keeps_the_vip_and_fails_only_rehashed_connections() {
     }
     let mut speakers = start_speakers(lab, &state, &speaker_bin, "restart");
     wait_gateways(&clab, "three next hops", &[1, 2, 3]);
+    // Fresh starts (no marker): FRR sees no R bit from any node.
+    for n in 1..=3 {
+        wait_frr_r_bit(lab, n, false);
+    }
 
     let epoch = std::time::Instant::now();
     let stop = Arc::new(AtomicBool::new(false));
@@ -482,22 +549,26 @@ fn a_rolling_restart_keeps_the_vip_and_fails_only_rehashed_connections() {
         speakers[i].signal(libc::SIGTERM).unwrap();
         assert!(speakers[i].wait_exit(Duration::from_secs(15)));
         steps.push((epoch.elapsed().as_millis(), format!("node{n} exited")));
-        let node = format!("node{n}");
-        let netns = lab.netns(&node).unwrap();
-        let log = std::fs::File::create(lab.dir().join(format!("{node}-speaker-2.log"))).unwrap();
-        let mut command = netns.command(&speaker_bin);
-        command
-            .args(["--node-name", &node, "--state-dir"])
-            .arg(&state)
-            .args(["--on-sigterm", "restart", "--log-format", "json"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log));
-        speakers[i] = Process::spawn(format!("berth-speaker on {node}"), command).unwrap();
+        let marker = restart_marker(lab, n);
+        assert!(
+            marker.is_file(),
+            "node{n}'s restart stop left no marker at {}",
+            marker.display()
+        );
+        // Started exactly as the first time (no `--restarting`): the marker tells it.
+        speakers[i] = start_speaker(lab, &state, &speaker_bin, "restart", n, "-2");
         steps.push((epoch.elapsed().as_millis(), format!("node{n} started")));
         wait_gateways(&clab, &format!("node{n} back"), &[1, 2, 3]);
+        // The routers kept the paths, so the FIB says nothing: wait for the sessions.
+        clab.router("tor1")
+            .unwrap()
+            .wait_established(3, SESSION_TIMEOUT)
+            .unwrap();
+        wait_frr_r_bit(lab, n, true);
+        assert!(!marker.exists(), "node{n}'s marker was not used up");
         steps.push((
             epoch.elapsed().as_millis(),
-            format!("node{n} back on both routers"),
+            format!("node{n} back on both routers, R bit seen"),
         ));
     }
     // Let the last change settle under traffic too.

@@ -1,7 +1,8 @@
 //! `berth-speaker`: the per-node daemon. Reads cluster state from Kubernetes (default) or
 //! from a directory of manifests (`--state-dir`), announces this node's VIPs over BGP with
 //! itself as next hop, serves metrics/health and a read-only admin API, and on SIGTERM
-//! drains (GRACEFUL_SHUTDOWN) before closing its sessions.
+//! drains (GRACEFUL_SHUTDOWN) before closing its sessions, or, for a restart, closes them
+//! as they are and leaves a restart marker so that its successor sends the R bit.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -75,9 +76,15 @@ struct Args {
     /// This start follows a restart of this node's speaker (a crash, an upgrade) while
     /// routers may still hold its routes as stale: the sessions configured at start send
     /// the graceful-restart Restart State bit (R, RFC 4724) in their OPENs, as `bird -R`
-    /// does.
+    /// does. Not needed after `--on-sigterm restart`: the restart marker says it.
     #[arg(long)]
     restarting: bool,
+    /// The restart marker: `--on-sigterm restart` leaves it when stopping (when it stopped,
+    /// the graceful-restart time it advertised); the next start reads and removes it, and
+    /// starts as `--restarting` when the marker is younger than that time. Keep it on a
+    /// directory that outlives the process (a hostPath in Kubernetes). Empty: off.
+    #[arg(long, default_value = speaker::restart_marker::DEFAULT_PATH)]
+    restart_marker: String,
 }
 
 fn init_logs(format: LogFormat) {
@@ -176,6 +183,8 @@ async fn main() -> anyhow::Result<()> {
         },
         network: Network::Tcp,
         restarting: args.restarting,
+        restart_marker: (!args.restart_marker.is_empty())
+            .then(|| PathBuf::from(&args.restart_marker)),
     };
     run(options, rx, shared, terminated()).await;
     Ok(())
