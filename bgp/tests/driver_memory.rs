@@ -168,11 +168,13 @@ async fn two_speakers_peer_and_exchange_routes() {
     .await;
     until("routes received", || {
         b.peer(ip(1))
-            .is_some_and(|p| p.prefixes_received_total() == 1000)
+            .is_some_and(|p| p.prefixes_received_total() == Some(1000))
             && a.peer(ip(2))
-                .is_some_and(|p| p.prefixes_received_total() == 10)
+                .is_some_and(|p| p.nlri_received_total().announced == 10)
     })
     .await;
+    // A keeps nothing per path: it counts NLRI and does not claim a table size.
+    assert_eq!(a.peer(ip(2)).expect("peer").prefixes_received, None);
     let pa = a.peer(ip(2)).expect("peer");
     assert_eq!(pa.prefixes_advertised, 1000);
     assert!(
@@ -208,7 +210,7 @@ async fn two_speakers_peer_and_exchange_routes() {
         .expect("withdraw");
     until("withdrawn", || {
         b.peer(ip(1))
-            .is_some_and(|p| p.prefixes_received_total() == 600)
+            .is_some_and(|p| p.prefixes_received_total() == Some(600))
     })
     .await;
     // The state change stream saw the way up.
@@ -447,7 +449,7 @@ async fn changing_one_peer_leaves_the_others_alone() {
         .expect("announce");
     until("routes to C only", || {
         c.peer(ip(1))
-            .is_some_and(|p| p.prefixes_received_total() == 3)
+            .is_some_and(|p| p.nlri_received_total().announced == 3)
     })
     .await;
     while let Ok(change) = changes.try_recv() {
@@ -455,7 +457,10 @@ async fn changing_one_peer_leaves_the_others_alone() {
     }
     let pb = a.peer(ip(2)).expect("peer");
     assert_eq!((pb.state, pb.flaps), (State::Established, 0));
-    assert_eq!(b.peer(ip(1)).expect("peer").prefixes_received_total(), 0);
+    assert_eq!(
+        b.peer(ip(1)).expect("peer").nlri_received_total(),
+        Default::default()
+    );
     assert_eq!(a.peer(ip(3)).expect("peer").description, "spine 2");
 }
 
@@ -674,7 +679,7 @@ async fn an_update_above_4096_is_accepted_once_extended_messages_are_negotiated(
     fake.wr.write_all(&update).await.expect("write");
     until("1000 routes received", || {
         a.peer(ip(99))
-            .is_some_and(|p| p.prefixes_received_total() == 1000)
+            .is_some_and(|p| p.nlri_received_total().announced == 1000)
     })
     .await;
     let p = a.peer(ip(99)).expect("peer");

@@ -74,7 +74,7 @@ async fn two_speakers_over_ipv4_loopback_with_md5_exchange_routes() {
         .expect("announce");
     until("routes at b", || {
         b.peer(a_addr)
-            .is_some_and(|p| p.prefixes_received_total() == 5000)
+            .is_some_and(|p| p.nlri_received_total().announced == 5000)
     })
     .await;
     let p = a.peer(b_addr).expect("peer");
@@ -106,7 +106,7 @@ async fn two_speakers_over_ipv6_loopback_exchange_ipv6_routes() {
         .expect("announce");
     until("routes at b", || {
         b.peer(a_addr)
-            .is_some_and(|p| p.prefixes_received_total() == 300)
+            .is_some_and(|p| p.nlri_received_total().announced == 300)
     })
     .await;
     let n = b

@@ -625,7 +625,7 @@ fn max_prefix_ends_the_session_and_retries_after_the_configured_idle_time() {
         ..Update::default()
     };
     s.handle(msg(C1, Message::Update(update(2))));
-    assert_eq!(s.received().count(Family::IPV4_UNICAST), 2);
+    assert_eq!(s.received().count(Family::IPV4_UNICAST), Some(2));
     let a = s.handle(msg(C1, Message::Update(update(3))));
     let n = notification(&a, C1).expect("cease");
     assert_eq!(

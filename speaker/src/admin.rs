@@ -63,8 +63,17 @@ pub struct PeerView {
     pub hold_time: Option<u16>,
     /// Prefixes the neighbour has from us.
     pub prefixes_advertised: usize,
-    /// Prefixes received.
-    pub prefixes_received: u64,
+    /// Paths the neighbour has at us now, known only when the BgpPeer has a `maxPrefix`
+    /// limit (which needs an exact count); `null` otherwise: the speaker then keeps nothing
+    /// per received path and does not know the current table size (see `nlri_announced`).
+    pub prefixes_received: Option<u64>,
+    /// NLRI the neighbour announced, all families; monotonic (a re-announcement counts
+    /// again), in every mode.
+    #[serde(default)]
+    pub nlri_announced: u64,
+    /// NLRI the neighbour withdrew, all families; monotonic.
+    #[serde(default)]
+    pub nlri_withdrawn: u64,
     /// Messages sent, by type.
     pub sent: MessageView,
     /// Messages received, by type.
@@ -179,6 +188,7 @@ fn peer_view(
                 .as_ref()
                 .map(|n| format!("sent {:?}", n.code))
         });
+    let nlri = snap.nlri_received_total();
     PeerView {
         name: desired.map(|d| d.name.clone()).unwrap_or_default(),
         address: snap.address,
@@ -190,6 +200,8 @@ fn peer_view(
         hold_time: snap.negotiated.as_ref().map(|n| n.hold_time),
         prefixes_advertised: snap.prefixes_advertised,
         prefixes_received: snap.prefixes_received_total(),
+        nlri_announced: nlri.announced,
+        nlri_withdrawn: nlri.withdrawn,
         sent: snap.sent.into(),
         received: snap.received.into(),
         last_error: error,
@@ -322,6 +334,7 @@ impl View {
                 "berth_speaker_prefixes_announced{{peer=\"{peer}\",family=\"ipv6\"}} {v6}"
             );
         }
+        received_metrics(&mut m, &peers);
         self.bfd_metrics(&mut m);
         let vips = self.desired.as_ref().map_or(0, |d| d.announce.len());
         let problems = self.desired.as_ref().map_or(0, |d| d.problems.len());
@@ -359,6 +372,55 @@ impl View {
             u8::from(self.ready)
         );
         m
+    }
+}
+
+/// The label of a family received from a peer (only IPv4 and IPv6 unicast are).
+fn family_label(f: bgp::wire::Family) -> String {
+    match f {
+        bgp::wire::Family::IPV4_UNICAST => "ipv4".into(),
+        bgp::wire::Family::IPV6_UNICAST => "ipv6".into(),
+        other => format!("{}/{}", other.afi.0, other.safi.0),
+    }
+}
+
+/// Received routes: NLRI counters for every peer, the current table size only for peers
+/// that track it (a max-prefix limit); absent, not 0, for the others.
+fn received_metrics(m: &mut String, peers: &[PeerSnapshot]) {
+    for kind in ["announced", "withdrawn"] {
+        let _ = writeln!(
+            m,
+            "# HELP berth_speaker_nlri_{kind}_total Prefixes the peer {kind} in UPDATEs, by family.\n# TYPE berth_speaker_nlri_{kind}_total counter"
+        );
+        for p in peers {
+            for (family, c) in &p.nlri_received {
+                let n = if kind == "announced" {
+                    c.announced
+                } else {
+                    c.withdrawn
+                };
+                let _ = writeln!(
+                    m,
+                    "berth_speaker_nlri_{kind}_total{{peer=\"{}\",family=\"{}\"}} {n}",
+                    p.address,
+                    family_label(*family)
+                );
+            }
+        }
+    }
+    let _ = writeln!(
+        m,
+        "# HELP berth_speaker_prefixes_received Prefixes the peer has at this speaker, by family; only for peers with a max-prefix limit (others are not tracked).\n# TYPE berth_speaker_prefixes_received gauge"
+    );
+    for p in peers {
+        for (family, n) in p.prefixes_received.iter().flatten() {
+            let _ = writeln!(
+                m,
+                "berth_speaker_prefixes_received{{peer=\"{}\",family=\"{}\"}} {n}",
+                p.address,
+                family_label(*family)
+            );
+        }
     }
 }
 

@@ -111,7 +111,9 @@ impl MalformedLab {
             "10.255.1.1".parse().unwrap(),
             [Family::V4, Family::V6]
                 .into_iter()
-                .map(|f| BerthPeer::new(f.router(), f.node(), ROUTER_AS))
+                // A limit far above what the cases send, so that the speaker counts the
+                // routes it holds exactly (without one it keeps only NLRI counters).
+                .map(|f| BerthPeer::new(f.router(), f.node(), ROUTER_AS).max_prefix(10_000))
                 .collect(),
             vec![vip4(), vip6()],
         );
@@ -160,7 +162,7 @@ impl MalformedLab {
             .peers()
             .into_iter()
             .find(|p| p.address == family.router())
-            .map(|p| p.prefixes_received_total())
+            .and_then(|p| p.prefixes_received_total())
     }
 
     /// Waits until the speaker holds `count` routes from the `family` peer.

@@ -166,7 +166,7 @@ impl PeerTask {
         conn_tx: mpsc::Sender<ConnInput>,
     ) -> Self {
         let session = Session::new(config.session.clone(), seed(config.address()));
-        PeerTask {
+        let task = PeerTask {
             config,
             session,
             rib,
@@ -185,7 +185,9 @@ impl PeerTask {
             closing: Vec::new(),
             earlier_flaps: 0,
             held_by_bfd: false,
-        }
+        };
+        task.publish_received();
+        task
     }
 
     /// Runs until stopped (or the handle is dropped).
@@ -387,9 +389,18 @@ impl PeerTask {
         // The history (flaps, last errors) belongs to the peer, not to one Session value.
         self.earlier_flaps += self.session.flaps();
         self.session = Session::new(self.config.session.clone(), seed(self.config.address()));
+        self.publish_received();
         if !self.held_by_bfd {
             self.handle(Event::ManualStart);
         }
+    }
+
+    /// Copies what the session knows of received routes into the snapshot.
+    fn publish_received(&self) {
+        let received = self.session.received();
+        let mut status = lock(&self.status);
+        status.snapshot.prefixes_received = received.counts();
+        status.snapshot.nlri_received = received.nlri().to_vec();
     }
 
     fn on_input(&mut self, input: PeerInput) {
@@ -490,8 +501,7 @@ impl PeerTask {
                         }
                     }
                 }
-                let counts = self.session.received().counts();
-                lock(&self.status).snapshot.prefixes_received = counts;
+                self.publish_received();
             }
             ConnInput::FrameError(id, e) => {
                 self.handle(Event::DecodeError {
@@ -617,7 +627,9 @@ impl PeerTask {
                 status.snapshot.negotiated = None;
                 status.snapshot.local_address = None;
                 status.snapshot.prefixes_advertised = 0;
-                status.snapshot.prefixes_received.clear();
+                drop(status);
+                // The session cleared what it tracked; its NLRI counters stay.
+                self.publish_received();
             }
             Action::RouteRefresh { family, enhanced } => {
                 let Some(up) = self.up.as_mut() else { return };

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::rib::adj_in::NlriCounts;
 use crate::session::{Negotiated, State};
 use crate::wire::{Family, Message, Notification};
 
@@ -77,8 +78,14 @@ pub struct PeerSnapshot {
     pub received: MessageCounts,
     /// Prefixes the peer has from us.
     pub prefixes_advertised: usize,
-    /// Prefixes received from the peer, per family.
-    pub prefixes_received: Vec<(Family, u64)>,
+    /// Paths the peer has at us now, per family, when the session tracks them (a
+    /// max-prefix limit or `keep_received`); `None` when it keeps nothing per path and so
+    /// does not know (`bgp::rib::Tracking::Counters`, the default).
+    pub prefixes_received: Option<Vec<(Family, u64)>>,
+    /// NLRI the peer announced and withdrawn, per family, counted in every mode;
+    /// monotonic for the life of the session configuration (reset only by a change that
+    /// needs a new session, or an operator's reset).
+    pub nlri_received: Vec<(Family, NlriCounts)>,
 }
 
 impl PeerSnapshot {
@@ -97,13 +104,23 @@ impl PeerSnapshot {
             sent: MessageCounts::default(),
             received: MessageCounts::default(),
             prefixes_advertised: 0,
-            prefixes_received: Vec::new(),
+            prefixes_received: None,
+            nlri_received: Vec::new(),
         }
     }
 
-    /// Prefixes received in all families.
-    pub fn prefixes_received_total(&self) -> u64 {
-        self.prefixes_received.iter().map(|(_, n)| n).sum()
+    /// Paths the peer has at us now, all families; `None` when not tracked.
+    pub fn prefixes_received_total(&self) -> Option<u64> {
+        self.prefixes_received
+            .as_ref()
+            .map(|v| v.iter().map(|(_, n)| n).sum())
+    }
+
+    /// NLRI received, all families.
+    pub fn nlri_received_total(&self) -> NlriCounts {
+        self.nlri_received
+            .iter()
+            .fold(NlriCounts::default(), |sum, (_, c)| sum.plus(*c))
     }
 }
 

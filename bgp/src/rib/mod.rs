@@ -9,6 +9,7 @@ pub mod pack;
 pub mod prefix_hash;
 pub mod route;
 
+pub use adj_in::{AdjRibIn, NlriCounts, Tracking};
 pub use adj_out::{AdjRibOut, Batch};
 pub use export::Export;
 pub use route::{NextHop, Prefix, RouteAttrs};

@@ -89,9 +89,12 @@ pub struct SessionConfig {
     pub graceful_restart: Option<GracefulRestart>,
     /// Set in the GR capability's R bit: we are coming back from a restart.
     pub restarting: bool,
-    /// Limit on received routes.
+    /// Limit on received routes. Setting one makes the session keep a key per received
+    /// path to count them exactly; memory is then bounded by the limit, since exceeding it
+    /// ends the session (RFC 4486). Without one (and without `keep_received`) the session
+    /// keeps nothing per path: NLRI counters only, O(1) memory (`rib::Tracking`).
     pub max_prefix: Option<MaxPrefix>,
-    /// Keep received routes for inspection instead of only counting them.
+    /// Keep received routes (attributes too) for inspection; bounded only by `max_prefix`.
     pub keep_received: bool,
 }
 

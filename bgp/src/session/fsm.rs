@@ -17,7 +17,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::rib::adj_in::AdjRibIn;
+use crate::rib::adj_in::{AdjRibIn, Tracking};
 use crate::rib::route::Prefix;
 use crate::wire::attribute::PathAttribute;
 use crate::wire::error::UpdateError;
@@ -94,7 +94,7 @@ pub struct Session {
 impl Session {
     /// A session in Idle; `seed` feeds the jitter generator.
     pub fn new(config: SessionConfig, seed: u64) -> Session {
-        let keep = config.keep_received;
+        let tracking = Tracking::for_session(config.max_prefix.is_some(), config.keep_received);
         Session {
             config,
             base: Base::Idle,
@@ -107,7 +107,7 @@ impl Session {
             flaps: 0,
             last_sent_error: None,
             last_received_error: None,
-            received: AdjRibIn::new(keep),
+            received: AdjRibIn::new(tracking),
             state: State::Idle,
             actions: Vec::new(),
         }
@@ -154,7 +154,8 @@ impl Session {
         self.last_received_error.as_ref()
     }
 
-    /// Routes received from the peer (counted; kept when configured).
+    /// What was received from the peer: NLRI counters always; exact per-path counts when
+    /// a max-prefix limit is set; routes when `keep_received` (see [`Tracking`]).
     pub fn received(&self) -> &AdjRibIn<Arc<Vec<PathAttribute>>> {
         &self.received
     }
@@ -659,13 +660,16 @@ impl Session {
         for key in announced {
             self.received.announce(key, || attrs.clone());
         }
-        if let Some(max) = self.config.max_prefix
-            && self.received.total() > max.limit
+        // A limit makes the table track paths (`Tracking::for_session`), so the total is
+        // exact here.
+        if let (Some(max), Some(total)) = (self.config.max_prefix, self.received.total())
+            && total > max.limit
         {
             // RFC 4486 §4: AFI, SAFI and the limit as data.
             let family = self
                 .received
                 .counts()
+                .unwrap_or_default()
                 .into_iter()
                 .max_by_key(|(_, n)| *n)
                 .map_or(Family::IPV4_UNICAST, |(f, _)| f);

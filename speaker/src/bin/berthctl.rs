@@ -72,6 +72,15 @@ fn uptime(secs: Option<u64>) -> String {
     }
 }
 
+/// Routes received: the table size when the speaker tracks it (a max-prefix limit),
+/// else `-` with the NLRI counters.
+fn received(p: &PeerView) -> String {
+    match p.prefixes_received {
+        Some(n) => n.to_string(),
+        None => format!("- (+{}/-{} NLRI)", p.nlri_announced, p.nlri_withdrawn),
+    }
+}
+
 fn render(what: What, body: &str) -> Result<String, serde_json::Error> {
     Ok(match what {
         What::Peers => {
@@ -83,7 +92,9 @@ fn render(what: What, body: &str) -> Result<String, serde_json::Error> {
                         Some(e) if p.state != "Established" => e.clone(),
                         _ => format!(
                             "{} out, {} in, {} flaps",
-                            p.prefixes_advertised, p.prefixes_received, p.flaps
+                            p.prefixes_advertised,
+                            received(p),
+                            p.flaps
                         ),
                     };
                     vec![
@@ -248,6 +259,28 @@ mod tests {
                 .is_some_and(|l| l.contains("Established  -")),
             "{t}"
         );
+    }
+
+    #[test]
+    fn an_untracked_table_size_shows_as_a_dash_with_the_nlri_counters() {
+        let peer = |received: &str| {
+            format!(
+                r#"[{{"name":"tor","address":"10.0.0.254","peerAs":65000,"localAs":65001,
+                "state":"Established","uptimeSecs":5,"flaps":0,"holdTime":90,
+                "prefixesAdvertised":1,"prefixesReceived":{received},"nlriAnnounced":7,
+                "nlriWithdrawn":2,"sent":{{"open":1,"update":1,"notification":0,
+                "keepalive":1,"routeRefresh":0}},"received":{{"open":1,"update":3,
+                "notification":0,"keepalive":1,"routeRefresh":0}},"lastError":null,
+                "description":""}}]"#
+            )
+        };
+        let untracked = render(What::Peers, &peer("null")).expect("render");
+        assert!(
+            untracked.contains("1 out, - (+7/-2 NLRI) in, 0 flaps"),
+            "{untracked}"
+        );
+        let tracked = render(What::Peers, &peer("5")).expect("render");
+        assert!(tracked.contains("1 out, 5 in, 0 flaps"), "{tracked}");
     }
 
     #[test]

@@ -101,6 +101,13 @@ impl BerthPeer {
         self
     }
 
+    /// With a `maxPrefix` limit: the speaker then counts received paths exactly (and ends
+    /// the session above `limit`); without one it keeps only NLRI counters.
+    pub fn max_prefix(mut self, limit: u64) -> Self {
+        self.max_prefix = Some(limit);
+        self
+    }
+
     /// Without graceful restart: a lost session loses its routes at once.
     pub fn without_graceful_restart(mut self) -> Self {
         self.graceful_restart = false;
@@ -206,8 +213,14 @@ pub struct SpeakerPeer {
     pub hold_time: Option<u16>,
     /// Prefixes the neighbour has from us.
     pub prefixes_advertised: usize,
-    /// Prefixes received (counted, not kept).
-    pub prefixes_received: u64,
+    /// Paths the neighbour has at the speaker now: known only with a `maxPrefix` limit
+    /// ([`BerthPeer::max_prefix`]); `None` (JSON `null`) otherwise, as the speaker then
+    /// keeps nothing per received path.
+    pub prefixes_received: Option<u64>,
+    /// NLRI the neighbour announced (monotonic; a re-announcement counts again).
+    pub nlri_announced: u64,
+    /// NLRI the neighbour withdrew (monotonic).
+    pub nlri_withdrawn: u64,
     /// Messages sent, by type.
     pub sent: Messages,
     /// Messages received, by type.
@@ -223,8 +236,9 @@ impl SpeakerPeer {
         self.state == "Established"
     }
 
-    /// Prefixes received, all families (the library driver's name for it).
-    pub fn prefixes_received_total(&self) -> u64 {
+    /// Paths received, all families, when the speaker tracks them (the library driver's
+    /// name for it).
+    pub fn prefixes_received_total(&self) -> Option<u64> {
         self.prefixes_received
     }
 
