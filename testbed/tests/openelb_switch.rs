@@ -185,6 +185,9 @@ fn openelb_manifests_switch_over_with_no_address_moving() {
                 .args(["--node-name", &node, "--state-dir"])
                 .arg(&state)
                 .args(["--log-format", "json"])
+                // The lab's own marker, never the host's /run/berth/restart.
+                .arg("--restart-marker")
+                .arg(lab.dir().join(format!("{node}-restart-marker")))
                 .stdout(Stdio::null())
                 .stderr(Stdio::from(log));
             Process::spawn(format!("berth-speaker on {node}"), command).unwrap()

@@ -64,6 +64,9 @@ fn speaker_with_bfd_enabled_reaches_bfd_up_with_frr_bfdd() {
         .args(["--node-name", "n1", "--state-dir"])
         .arg(&state)
         .args(["--drain-seconds", "0", "--log-format", "json"])
+        // The lab's own marker, never the host's /run/berth/restart.
+        .arg("--restart-marker")
+        .arg(lab.dir().join("n1-restart-marker"))
         .stdout(Stdio::null())
         .stderr(Stdio::from(log));
     let _speaker = Process::spawn("berth-speaker on n1".to_string(), command).unwrap();

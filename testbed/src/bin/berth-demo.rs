@@ -271,6 +271,9 @@ fn run(options: &Options) -> Result<()> {
             .args(["--node-name", node, "--state-dir"])
             .arg(&state)
             .args(["--vip-interface", VIP_DEVICE, "--drain-seconds", "1"])
+            // The lab's own marker, never the host's /run/berth/restart.
+            .arg("--restart-marker")
+            .arg(lab.dir().join(format!("{node}-restart-marker")))
             .stdout(Stdio::null())
             .stderr(Stdio::from(log));
         processes.push(Process::spawn(format!("berth-speaker on {node}"), command)?);
