@@ -1,6 +1,7 @@
 //! The driver over real loopback TCP (real time: sockets and paused time do not mix):
 //! two speakers on 127.0.0.x with ephemeral ports peer over IPv4 and IPv6, with TCP MD5,
-//! exchange routes; strangers are closed without a byte read.
+//! exchange routes; strangers are closed without a byte read; a NOTIFICATION sent while
+//! the peer floods us with UPDATEs reaches it intact, followed by a FIN, never a RST.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
@@ -185,5 +186,190 @@ async fn reset_peer_starts_a_new_session() {
     assert!(
         p.last_error_sent.is_some(),
         "the reset's Cease is remembered"
+    );
+}
+
+/// A raw BGP peer's view of one session that ends with our NOTIFICATION while it floods
+/// us with UPDATEs.
+#[derive(Debug)]
+struct FloodOutcome {
+    /// The NOTIFICATION, if it arrived (code, data).
+    notification: Option<(bgp::wire::ErrorCode, Vec<u8>)>,
+    /// How the read side ended after it: `Ok(())` for a FIN, the error (a RST) otherwise.
+    after: Result<(), String>,
+    /// UPDATEs written before the peer stopped, or the write error (a RST).
+    written: Result<u64, String>,
+}
+
+/// Connects from `local` to `speaker`, establishes a session (AS 65002), then writes
+/// UPDATEs of 500 /32s without pause until it has read our NOTIFICATION and the end of
+/// our stream; then stops writing and closes its side.
+async fn flood_until_notified(speaker: std::net::SocketAddr, local: IpAddr) -> FloodOutcome {
+    use bgp::wire::{
+        AsPath, AttributeValue, Capability, Context, Family, Ipv4Prefix, Message, Nlri, Open,
+        Origin, PathAttribute, Update, frame,
+    };
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tokio::io::AsyncWriteExt;
+
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(std::net::SocketAddr::new(local, 0))
+        .expect("bind");
+    let stream = socket.connect(speaker).await.expect("connect");
+    let (mut rd, mut wr) = stream.into_split();
+    let plain = Context::default();
+    let open = Message::Open(Open::new(
+        65002,
+        90,
+        Ipv4Addr::new(10, 0, 0, 52),
+        vec![
+            Capability::Multiprotocol(Family::IPV4_UNICAST),
+            Capability::FourOctetAs(65002),
+        ],
+    ));
+    wr.write_all(&open.to_bytes(&plain).expect("encode"))
+        .await
+        .expect("write OPEN");
+    // Reads whole messages; `None` at the end of the stream, `Err` on a RST.
+    let mut buf = Vec::new();
+    let mut next = async move || -> Result<Option<Message>, String> {
+        loop {
+            if let Some(len) = frame(&buf, 4096).map_err(|e| format!("{e:?}"))? {
+                let bytes: Vec<u8> = buf.drain(..len).collect();
+                return Message::decode(&bytes, &Context::default())
+                    .map(Some)
+                    .map_err(|e| format!("{e:?}"));
+            }
+            let mut chunk = [0u8; 4096];
+            match rd.read(&mut chunk).await {
+                Ok(0) if buf.is_empty() => return Ok(None),
+                Ok(0) => return Err(format!("end of stream within a message: {buf:?}")),
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+    };
+    let mut opened = false;
+    while !opened {
+        match next().await {
+            Ok(Some(Message::Open(_))) => {}
+            Ok(Some(Message::Keepalive)) => opened = true,
+            other => panic!("handshake: {other:?}"),
+        }
+    }
+    wr.write_all(&Message::Keepalive.to_bytes(&plain).expect("encode"))
+        .await
+        .expect("write KEEPALIVE");
+    let session = Context {
+        four_octet_as: true,
+        ..Context::default()
+    };
+    let update = Message::Update(Update {
+        attributes: vec![
+            PathAttribute::new(AttributeValue::Origin(Origin::Igp)),
+            PathAttribute::new(AttributeValue::AsPath(AsPath::sequence(vec![65002]))),
+            PathAttribute::new(AttributeValue::NextHop(Ipv4Addr::new(127, 0, 0, 52))),
+        ],
+        nlri: (0..500u32)
+            .map(|i| Nlri::new(Ipv4Prefix::host(Ipv4Addr::from(0x6440_0000 + i))))
+            .collect(),
+        ..Update::default()
+    })
+    .to_bytes(&session)
+    .expect("encode")
+    .freeze();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop_writing = stop.clone();
+    let writer = tokio::spawn(async move {
+        let mut written = 0u64;
+        while !stop_writing.load(Ordering::Relaxed) {
+            wr.write_all(&update).await.map_err(|e| e.to_string())?;
+            written += 1;
+        }
+        wr.shutdown().await.map_err(|e| e.to_string())?;
+        Ok::<u64, String>(written)
+    });
+    let mut outcome = FloodOutcome {
+        notification: None,
+        after: Ok(()),
+        written: Ok(0),
+    };
+    loop {
+        match next().await {
+            Ok(Some(Message::Notification(n))) => {
+                outcome.notification = Some((n.code, n.data));
+                break;
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                outcome.after = Err("end of stream without a NOTIFICATION".into());
+                break;
+            }
+            Err(e) => {
+                outcome.after = Err(format!("before the NOTIFICATION: {e}"));
+                break;
+            }
+        }
+    }
+    if outcome.notification.is_some() {
+        outcome.after = match next().await {
+            Ok(None) => Ok(()),
+            Ok(Some(m)) => Err(format!("a message after the NOTIFICATION: {m:?}")),
+            Err(e) => Err(e),
+        };
+    }
+    stop.store(true, Ordering::Relaxed);
+    outcome.written = writer.await.expect("writer");
+    outcome
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notification_sent_while_the_peer_floods_arrives_intact_and_ends_with_fin_not_rst() {
+    use bgp::session::{ConnectMode, MaxPrefix};
+    use bgp::wire::{CeaseSubcode, ErrorCode};
+
+    const ROUNDS: usize = 50;
+    let speaker = Speaker::start(config("127.0.0.51".parse().expect("ip"), 65001, 1))
+        .await
+        .expect("start");
+    let flooder: IpAddr = "127.0.0.52".parse().expect("ip");
+    let mut p = PeerConfig::new(flooder, 65001, 65002, speaker.config().router_id);
+    p.session.mode = ConnectMode::Passive;
+    // Every UPDATE carries 500 prefixes: the first one trips the limit.
+    p.session.max_prefix = Some(MaxPrefix {
+        limit: 100,
+        restart_after: Some(Duration::from_millis(1)),
+    });
+    speaker.add_peer(p).expect("add");
+    let mut failures = Vec::new();
+    for round in 0..ROUNDS {
+        until("ready to accept the peer again", || {
+            speaker
+                .peer(flooder)
+                .is_some_and(|p| p.state == State::Active)
+        })
+        .await;
+        let outcome = tokio::time::timeout(
+            Duration::from_secs(20),
+            flood_until_notified(speaker.local_addrs()[0], flooder),
+        )
+        .await
+        .expect("the round ends");
+        let notified = outcome.notification
+            == Some((
+                ErrorCode::Cease(CeaseSubcode::MaximumNumberOfPrefixesReached),
+                vec![0, 1, 1, 0, 0, 0, 100],
+            ));
+        if !notified || outcome.after.is_err() || outcome.written.is_err() {
+            failures.push(format!("round {round}: {outcome:?}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {ROUNDS} rounds lost the NOTIFICATION or saw a RST:\n{}",
+        failures.len(),
+        failures.join("\n")
     );
 }
