@@ -3,6 +3,7 @@
 //! RFC 7606 outcome out.
 
 use bgp::wire::*;
+use std::net::Ipv4Addr;
 
 const KEEPALIVE_LEN: u16 = 19;
 
@@ -550,6 +551,40 @@ fn rfc7606_7_8_communities_bad_length_treat_as_withdraw() {
 fn rfc7606_7_8_communities_empty_treat_as_withdraw() {
     let bad = attr(0xc0, 8, &[]);
     assert_treat_as_withdraw(&update(&[], &attrs_with(&bad), NLRI), 3, 5, &bad);
+}
+
+#[test]
+fn rfc4456_originator_id_and_cluster_list_decoded() {
+    let originator = attr(0x80, 9, &[10, 0, 0, 1]);
+    let clusters = attr(0x80, 10, &[10, 0, 0, 2, 10, 0, 0, 3]);
+    let bytes = update(&[], &attrs_with(&[originator, clusters].concat()), NLRI);
+    let u = decoded_update(&bytes);
+    assert_eq!(u.error, None);
+    assert_eq!(
+        u.attribute(9),
+        Some(&AttributeValue::OriginatorId(Ipv4Addr::new(10, 0, 0, 1)))
+    );
+    assert_eq!(
+        u.attribute(10),
+        Some(&AttributeValue::ClusterList(vec![
+            Ipv4Addr::new(10, 0, 0, 2),
+            Ipv4Addr::new(10, 0, 0, 3)
+        ]))
+    );
+}
+
+#[test]
+fn rfc7606_7_9_originator_id_bad_length_treat_as_withdraw() {
+    let bad = attr(0x80, 9, &[10, 0, 0, 1, 0]);
+    assert_treat_as_withdraw(&update(&[], &attrs_with(&bad), NLRI), 3, 5, &bad);
+}
+
+#[test]
+fn rfc7606_7_10_cluster_list_bad_length_treat_as_withdraw() {
+    let bad = attr(0x80, 10, &[10, 0, 0, 2, 10]);
+    assert_treat_as_withdraw(&update(&[], &attrs_with(&bad), NLRI), 3, 5, &bad);
+    let empty = attr(0x80, 10, &[]);
+    assert_treat_as_withdraw(&update(&[], &attrs_with(&empty), NLRI), 3, 5, &empty);
 }
 
 #[test]

@@ -108,6 +108,14 @@ fn extra_attributes(ctx: Context) -> impl Strategy<Value = Vec<PathAttribute>> {
             .prop_map(AttributeValue::LargeCommunities),
         ),
         prop::option::of(
+            (any::<u32>(), prop::collection::vec(any::<u32>(), 1..4)).prop_map(|(o, c)| {
+                [
+                    AttributeValue::OriginatorId(Ipv4Addr::from(o)),
+                    AttributeValue::ClusterList(c.into_iter().map(Ipv4Addr::from).collect()),
+                ]
+            }),
+        ),
+        prop::option::of(
             (
                 prop::sample::select(vec![19u8, 20, 33, 40, 99, 200, 254]),
                 prop::collection::vec(any::<u8>(), 0..300),
@@ -116,10 +124,12 @@ fn extra_attributes(ctx: Context) -> impl Strategy<Value = Vec<PathAttribute>> {
         ),
         any::<bool>(),
     )
-        .prop_map(|(a, b, c, d, e, f, g, h, i, j, extended)| {
-            [a, b, c, d, e, f, g, h, i, j]
+        .prop_map(|(a, b, c, d, e, f, g, h, i, reflected, j, extended)| {
+            [a, b, c, d, e, f, g, h, i]
                 .into_iter()
                 .flatten()
+                .chain(reflected.into_iter().flatten())
+                .chain(j)
                 .map(|v| {
                     let mut attr = PathAttribute::new(v);
                     if extended {

@@ -60,6 +60,11 @@ pub enum AttributeValue {
     Aggregator(Aggregator),
     /// COMMUNITIES (RFC 1997).
     Communities(Vec<Community>),
+    /// ORIGINATOR_ID (RFC 4456 §8): the router ID of the route's originator inside the AS,
+    /// set by a route reflector.
+    OriginatorId(Ipv4Addr),
+    /// CLUSTER_LIST (RFC 4456 §8): the cluster IDs of the reflectors the route passed.
+    ClusterList(Vec<Ipv4Addr>),
     /// MP_REACH_NLRI (RFC 4760 §3).
     MpReach(MpReach),
     /// MP_UNREACH_NLRI (RFC 4760 §4).
@@ -256,6 +261,8 @@ impl AttributeValue {
             AttributeValue::AtomicAggregate => ty::ATOMIC_AGGREGATE,
             AttributeValue::Aggregator(_) => ty::AGGREGATOR,
             AttributeValue::Communities(_) => ty::COMMUNITIES,
+            AttributeValue::OriginatorId(_) => ty::ORIGINATOR_ID,
+            AttributeValue::ClusterList(_) => ty::CLUSTER_LIST,
             AttributeValue::MpReach(_) => ty::MP_REACH_NLRI,
             AttributeValue::MpUnreach(_) => ty::MP_UNREACH_NLRI,
             AttributeValue::ExtendedCommunities(_) => ty::EXTENDED_COMMUNITIES,
@@ -291,6 +298,10 @@ impl AttributeValue {
                 buf.extend_from_slice(&a.address.octets());
             }
             AttributeValue::Communities(c) => c.iter().for_each(|c| buf.put_u32(c.0)),
+            AttributeValue::OriginatorId(a) => buf.extend_from_slice(&a.octets()),
+            AttributeValue::ClusterList(ids) => ids
+                .iter()
+                .for_each(|id| buf.extend_from_slice(&id.octets())),
             AttributeValue::MpReach(m) => m.encode_value(ctx, buf),
             AttributeValue::MpUnreach(m) => m.encode_value(ctx, buf),
             AttributeValue::ExtendedCommunities(c) => {
@@ -318,7 +329,11 @@ pub(crate) fn canonical_flags(type_code: u8) -> Option<u8> {
         ty::ORIGIN | ty::AS_PATH | ty::NEXT_HOP | ty::LOCAL_PREF | ty::ATOMIC_AGGREGATE => {
             FLAG_TRANSITIVE
         }
-        ty::MULTI_EXIT_DISC | ty::MP_REACH_NLRI | ty::MP_UNREACH_NLRI => FLAG_OPTIONAL,
+        ty::MULTI_EXIT_DISC
+        | ty::ORIGINATOR_ID
+        | ty::CLUSTER_LIST
+        | ty::MP_REACH_NLRI
+        | ty::MP_UNREACH_NLRI => FLAG_OPTIONAL,
         ty::AGGREGATOR
         | ty::COMMUNITIES
         | ty::EXTENDED_COMMUNITIES

@@ -6,6 +6,7 @@
 //! |---|---|
 //! | ORIGIN, AS_PATH, NEXT_HOP, MULTI_EXIT_DISC, LOCAL_PREF | treat-as-withdraw |
 //! | COMMUNITIES, EXTENDED_COMMUNITIES, LARGE_COMMUNITY | treat-as-withdraw |
+//! | ORIGINATOR_ID (length not 4), CLUSTER_LIST (length not a non-zero multiple of 4) | treat-as-withdraw (§7.9, §7.10) |
 //! | ATOMIC_AGGREGATE, AGGREGATOR, AS4_PATH, AS4_AGGREGATOR | attribute discard |
 //! | MP_REACH_NLRI, MP_UNREACH_NLRI (NLRI cannot be located or parsed) | session reset |
 //! | attribute overruns the attribute list (§4) | treat-as-withdraw |
@@ -217,6 +218,21 @@ fn decode_value(
             AttributeValue::Communities(
                 v.chunks_exact(4)
                     .map(|c| Community(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
+                    .collect(),
+            )
+        }
+        ty::ORIGINATOR_ID => {
+            let octets: [u8; 4] = v.try_into().map_err(|_| length_error(raw))?;
+            AttributeValue::OriginatorId(Ipv4Addr::from(octets))
+        }
+        ty::CLUSTER_LIST => {
+            // RFC 7606 §7.10: malformed when its length is not a non-zero multiple of 4.
+            if v.is_empty() || !v.len().is_multiple_of(4) {
+                return Err(length_error(raw));
+            }
+            AttributeValue::ClusterList(
+                v.chunks_exact(4)
+                    .map(|c| Ipv4Addr::new(c[0], c[1], c[2], c[3]))
                     .collect(),
             )
         }

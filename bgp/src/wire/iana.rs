@@ -123,6 +123,10 @@ pub mod attribute_type {
     pub const AGGREGATOR: u8 = 7;
     /// COMMUNITIES (RFC 1997).
     pub const COMMUNITIES: u8 = 8;
+    /// ORIGINATOR_ID (RFC 4456 §8).
+    pub const ORIGINATOR_ID: u8 = 9;
+    /// CLUSTER_LIST (RFC 4456 §8).
+    pub const CLUSTER_LIST: u8 = 10;
     /// MP_REACH_NLRI (RFC 4760 §3).
     pub const MP_REACH_NLRI: u8 = 14;
     /// MP_UNREACH_NLRI (RFC 4760 §4).
