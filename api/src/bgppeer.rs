@@ -69,7 +69,9 @@ pub struct BgpPeerSpec {
     /// Berth: BFD for this session.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bfd: Option<Bfd>,
-    /// Berth: close the session when the neighbour sends more prefixes than this.
+    /// Berth: close the session when the neighbour sends more prefixes than this (Cease,
+    /// RFC 4486). Setting it also makes the speaker count received prefixes exactly (one key per
+    /// prefix, at most this many); without it the speaker keeps nothing per received route.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub max_prefix: Option<u32>,
