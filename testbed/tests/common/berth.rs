@@ -319,6 +319,9 @@ impl BerthSpeaker {
             .arg(&state)
             .args(["--admin-addr", ADMIN_ADDR, "--metrics-addr", METRICS_ADDR])
             .args(["--drain-seconds", "0", "--log-format", "json"])
+            // The node's own marker, never the host's /run/berth/restart.
+            .arg("--restart-marker")
+            .arg(dir.join("restart-marker"))
             .stdout(Stdio::null())
             .stderr(Stdio::from(log_file));
         if peers.iter().any(|p| p.restarting) {
