@@ -587,6 +587,59 @@ fn rfc7606_7_10_cluster_list_bad_length_treat_as_withdraw() {
     assert_treat_as_withdraw(&update(&[], &attrs_with(&empty), NLRI), 3, 5, &empty);
 }
 
+/// Decodes an UPDATE received from a peer in another AS.
+fn decoded_from_external(bytes: &[u8]) -> Update {
+    let ctx = Context {
+        external_peer: true,
+        ..Context::default()
+    };
+    match Message::decode(bytes, &ctx) {
+        Ok(Message::Update(u)) => u,
+        other => panic!("expected an UPDATE, got {other:?}"),
+    }
+}
+
+#[test]
+fn rfc4271_5_1_5_local_pref_from_an_external_peer_is_ignored() {
+    let local_pref = attr(0x40, 5, &[0, 0, 0, 200]);
+    let u = decoded_from_external(&update(&[], &attrs_with(&local_pref), NLRI));
+    assert_eq!(u.error, None, "a well-formed one is dropped silently");
+    assert_eq!(u.attribute(5), None);
+    assert_eq!(u.nlri.len(), 1);
+    // From an internal peer it is kept.
+    assert_eq!(
+        decoded_update(&update(&[], &attrs_with(&local_pref), NLRI)).attribute(5),
+        Some(&AttributeValue::LocalPref(200))
+    );
+}
+
+#[test]
+fn rfc7606_7_5_7_9_7_10_malformed_internal_only_attributes_from_an_external_peer_are_discarded() {
+    for bad in [
+        attr(0x40, 5, &[0, 0, 200]),
+        attr(0x80, 9, &[10, 0, 0, 1, 0]),
+        attr(0x80, 10, &[10, 0, 0]),
+    ] {
+        let u = decoded_from_external(&update(&[], &attrs_with(&bad), NLRI));
+        match &u.error {
+            Some(UpdateError::AttributeDiscard(e)) => {
+                assert_eq!(wire(&e.notification()), (3, 5, bad.clone()), "{e:?}")
+            }
+            other => panic!("{bad:?}: expected attribute discard, got {other:?}"),
+        }
+        assert_eq!(u.attribute(bad[1]), None);
+        assert_eq!(u.nlri.len(), 1, "routes must survive: {bad:?}");
+    }
+}
+
+#[test]
+fn rfc7606_7_9_originator_id_from_an_external_peer_is_discarded_silently() {
+    let originator = attr(0x80, 9, &[10, 0, 0, 1]);
+    let u = decoded_from_external(&update(&[], &attrs_with(&originator), NLRI));
+    assert_eq!(u.error, None);
+    assert_eq!(u.attribute(9), None);
+}
+
 #[test]
 fn rfc7606_7_11_mp_reach_next_hop_length_session_reset() {
     let bad = attr(0x80, 14, &[0, 1, 1, 3, 10, 0, 0, 0, 8, 10]);

@@ -15,6 +15,7 @@ fn ctx_strategy() -> impl Strategy<Value = Context> {
                 ipv4_unicast: p4,
                 ipv6_unicast: p6,
             },
+            external_peer: false,
         }
     })
 }

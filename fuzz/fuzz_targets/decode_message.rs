@@ -18,6 +18,7 @@ fuzz_target!(|data: &[u8]| {
             ipv4_unicast: knobs & 4 != 0,
             ipv6_unicast: knobs & 8 != 0,
         },
+        external_peer: knobs & 16 != 0,
     };
     match frame(bytes, ctx.max_message_len()) {
         Ok(Some(len)) => assert!(len <= bytes.len()),

@@ -31,6 +31,8 @@ pub struct PeerGracefulRestart {
 pub struct Negotiated {
     /// The peer's AS (from its 4-octet AS capability when present).
     pub peer_as: u32,
+    /// The peer is in another AS (eBGP).
+    pub external: bool,
     /// The peer's BGP identifier.
     pub peer_id: Ipv4Addr,
     /// Negotiated hold time in seconds (0: no keepalives, no hold timer).
@@ -170,6 +172,7 @@ impl Negotiated {
         });
         Negotiated {
             peer_as: open.asn(),
+            external: !config.is_ibgp(open.asn()),
             peer_id: open.bgp_id,
             hold_time,
             families,
@@ -196,6 +199,7 @@ impl Negotiated {
             four_octet_as: self.four_octet_as,
             extended_message: self.extended_message,
             add_path: self.add_path_send,
+            external_peer: self.external,
         }
     }
 
@@ -205,6 +209,7 @@ impl Negotiated {
             four_octet_as: self.four_octet_as,
             extended_message: self.extended_message,
             add_path: self.add_path_receive,
+            external_peer: self.external,
         }
     }
 }
@@ -267,7 +272,24 @@ mod tests {
         let n = Negotiated::new(&config(), &open, 90);
         assert_eq!(n.families, vec![Family::IPV4_UNICAST]);
         assert!(!n.four_octet_as && !n.extended_message && !n.route_refresh);
-        assert_eq!(n.receive_context(), Context::default());
+        assert_eq!(
+            n.receive_context(),
+            Context {
+                external_peer: n.external,
+                ..Context::default()
+            }
+        );
+    }
+
+    #[test]
+    fn the_codec_knows_whether_the_peer_is_external() {
+        // config(): local AS 65001.
+        let internal = Open::new(65001, 90, Ipv4Addr::new(10, 0, 0, 2), vec![]);
+        let n = Negotiated::new(&config(), &internal, 90);
+        assert!(!n.external && !n.receive_context().external_peer);
+        let external = Open::new(65000, 90, Ipv4Addr::new(10, 0, 0, 2), vec![]);
+        let n = Negotiated::new(&config(), &external, 90);
+        assert!(n.external && n.receive_context().external_peer);
     }
 
     #[test]

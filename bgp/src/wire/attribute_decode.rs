@@ -13,6 +13,7 @@
 //! | duplicate attribute (§3 g) | discard all but the first; for MP_* session reset |
 //! | unknown type with the optional bit clear (RFC 4271 §6.3) | session reset |
 //! | unknown optional non-transitive (RFC 4271 §5) | dropped silently |
+//! | LOCAL_PREF, ORIGINATOR_ID, CLUSTER_LIST from an external peer (§7.5, §7.9, §7.10) | attribute discard (silent when well-formed) |
 
 use std::net::Ipv4Addr;
 
@@ -113,7 +114,18 @@ pub(crate) fn decode_attributes(
             }
             continue;
         };
-        let outcome = outcome_for(type_code);
+        // RFC 7606 §7.5, §7.9, §7.10: from an external peer these are discarded whatever
+        // they hold; only a malformed one is worth reporting.
+        let ignored_from_external = ctx.external_peer
+            && matches!(
+                type_code,
+                ty::LOCAL_PREF | ty::ORIGINATOR_ID | ty::CLUSTER_LIST
+            );
+        let outcome = if ignored_from_external {
+            Outcome::Discard
+        } else {
+            outcome_for(type_code)
+        };
         // RFC 7606 §3 c: only the optional and transitive bits are checked.
         let problem = if flags & (FLAG_OPTIONAL | FLAG_TRANSITIVE) != expected {
             Err(DecodeError::AttributeFlagsError {
@@ -123,6 +135,7 @@ pub(crate) fn decode_attributes(
             decode_value(type_code, value, raw, ctx)
         };
         match problem {
+            Ok(_) if ignored_from_external => {}
             Ok(value) => attributes.push(PathAttribute { flags, value }),
             Err(e) => match outcome {
                 Outcome::SessionReset => return Err(e),

@@ -32,6 +32,10 @@ pub struct Context {
     pub extended_message: bool,
     /// Which families carry ADD-PATH path identifiers in this direction (RFC 7911).
     pub add_path: AddPathFamilies,
+    /// The sender is in another AS (eBGP). Decoding then discards LOCAL_PREF (RFC 4271
+    /// §5.1.5), ORIGINATOR_ID and CLUSTER_LIST (RFC 4456 §8), well-formed or not, as RFC 7606
+    /// §7.5, §7.9 and §7.10 say, instead of judging their contents.
+    pub external_peer: bool,
 }
 
 impl Context {
