@@ -24,8 +24,9 @@
 //!   (its admin API's received-prefix count): A was withdrawn and C never taken.
 //! - **Attribute discard** (RFC 7606 §2), and what RFC 4271 §4.3 / §5 and RFC 7606 §3 c
 //!   say to accept or ignore (Extended Length on a short attribute, unused flag bits, the
-//!   Partial bit, unknown optional attributes, LOCAL_PREF over eBGP): the same exchange
-//!   ends with A, B and C held.
+//!   Partial bit, unknown optional attributes, LOCAL_PREF over eBGP, and a malformed
+//!   LOCAL_PREF, ORIGINATOR_ID or CLUSTER_LIST from this external peer, which RFC 7606 §7.5,
+//!   §7.9 and §7.10 discard rather than withdraw): the same exchange ends with A, B and C held.
 //!
 //! Beyond UPDATEs, the reset class also covers ROUTE-REFRESH of a bad length (RFC 7313 §5)
 //! and an OPEN in Established (RFC 6608 §4). The cases found two bugs, fixed in the `bgp`

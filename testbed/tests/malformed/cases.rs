@@ -572,6 +572,22 @@ pub fn discard_cases() -> Vec<SurvivedCase> {
                 &[0x40, 0x05, 0x04, 0x00, 0x00, 0x00, 0x64],
             ],
         ),
+        case(
+            "RFC 7606 §7.5: LOCAL_PREF of length 3 from an external peer: attribute discard, \
+             not treat-as-withdraw",
+            V4,
+            &[ORIGIN, AS_PATH, NEXT_HOP, &[0x40, 0x05, 0x03, 0x00, 0x00, 0x64]],
+        ),
+        case(
+            "RFC 7606 §7.9: ORIGINATOR_ID of length 5 from an external peer: attribute discard",
+            V4,
+            &[ORIGIN, AS_PATH, NEXT_HOP, &[0x80, 0x09, 0x05, 10, 0, 0, 1, 0]],
+        ),
+        case(
+            "RFC 7606 §7.10: CLUSTER_LIST of length 3 from an external peer: attribute discard",
+            V4,
+            &[ORIGIN, AS_PATH, NEXT_HOP, &[0x80, 0x0a, 0x03, 10, 0, 0]],
+        ),
         SurvivedCase {
             what: "RFC 4271 §4.3: a /23 whose padding bit is set (198.51.101.0/23 as written), \
                    accepted: the value of trailing bits is irrelevant",
