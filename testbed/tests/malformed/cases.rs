@@ -576,12 +576,22 @@ pub fn discard_cases() -> Vec<SurvivedCase> {
             "RFC 7606 §7.5: LOCAL_PREF of length 3 from an external peer: attribute discard, \
              not treat-as-withdraw",
             V4,
-            &[ORIGIN, AS_PATH, NEXT_HOP, &[0x40, 0x05, 0x03, 0x00, 0x00, 0x64]],
+            &[
+                ORIGIN,
+                AS_PATH,
+                NEXT_HOP,
+                &[0x40, 0x05, 0x03, 0x00, 0x00, 0x64],
+            ],
         ),
         case(
             "RFC 7606 §7.9: ORIGINATOR_ID of length 5 from an external peer: attribute discard",
             V4,
-            &[ORIGIN, AS_PATH, NEXT_HOP, &[0x80, 0x09, 0x05, 10, 0, 0, 1, 0]],
+            &[
+                ORIGIN,
+                AS_PATH,
+                NEXT_HOP,
+                &[0x80, 0x09, 0x05, 10, 0, 0, 1, 0],
+            ],
         ),
         case(
             "RFC 7606 §7.10: CLUSTER_LIST of length 3 from an external peer: attribute discard",
