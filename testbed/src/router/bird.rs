@@ -85,6 +85,11 @@ pub fn render(config: &RouterConfig) -> String {
         if let Some(local) = neighbor.local_address {
             let _ = writeln!(out, "  source address {local};");
         }
+        if neighbor.graceful_restart {
+            // Receiving role only (BIRD's default, said explicitly): keep the neighbour's
+            // routes as stale while it restarts.
+            out.push_str("  graceful restart aware;\n");
+        }
         out.push_str("}\n");
     }
     for (i, range) in config.listen_ranges.iter().enumerate() {
@@ -384,12 +389,17 @@ Table master6:
     #[test]
     fn rendering_has_ecmp_and_timers() {
         let config = RouterConfig::new("r1", "10.0.0.1".parse().unwrap(), 65000)
-            .neighbor(Neighbor::new("10.1.1.2".parse().unwrap(), 65001).password("s3cret"))
+            .neighbor(
+                Neighbor::new("10.1.1.2".parse().unwrap(), 65001)
+                    .password("s3cret")
+                    .graceful_restart(),
+            )
             .listen("10.2.0.0/16".parse().unwrap(), 65002);
         let text = render(&config);
         assert!(text.contains("merge paths on"), "{text}");
         assert!(text.contains("hold time 9"), "{text}");
         assert!(text.contains("password \"s3cret\""), "{text}");
+        assert!(text.contains("graceful restart aware;"), "{text}");
         assert!(
             text.contains("neighbor range 10.2.0.0/16 as 65002"),
             "{text}"

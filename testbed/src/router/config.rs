@@ -63,6 +63,11 @@ pub struct Neighbor {
     /// The local session address, when it must be fixed (ExaBGP needs it; others use it as
     /// update source).
     pub local_address: Option<IpAddr>,
+    /// Graceful-restart helper (RFC 4724 receiving speaker) for this neighbour, configured
+    /// explicitly: keep its routes, marked stale, while it restarts, until its End-of-RIB
+    /// (BIRD `graceful restart aware`, FRR `graceful-restart-helper`, GoBGP
+    /// `graceful-restart` `helper-only`). BIRD and FRR are helpers by default; GoBGP is not.
+    pub graceful_restart: bool,
 }
 
 impl Neighbor {
@@ -76,6 +81,7 @@ impl Neighbor {
             password: None,
             bfd: false,
             local_address: None,
+            graceful_restart: false,
         }
     }
 
@@ -106,6 +112,12 @@ impl Neighbor {
     /// Same, with BFD.
     pub fn bfd(mut self) -> Self {
         self.bfd = true;
+        self
+    }
+
+    /// Same, graceful-restart helper configured (see [`Neighbor::graceful_restart`]).
+    pub fn graceful_restart(mut self) -> Self {
+        self.graceful_restart = true;
         self
     }
 }

@@ -72,6 +72,9 @@ pub fn render(config: &RouterConfig) -> String {
         if let Some(local) = neighbor.local_address {
             let _ = writeln!(out, " neighbor {a} update-source {local}");
         }
+        if neighbor.graceful_restart {
+            let _ = writeln!(out, " neighbor {a} graceful-restart-helper");
+        }
     }
     for (i, range) in config.listen_ranges.iter().enumerate() {
         let _ = writeln!(out, " neighbor dyn{i} peer-group");
@@ -394,7 +397,11 @@ mod tests {
     #[test]
     fn rendering_enables_multipath_and_listen_ranges() {
         let config = RouterConfig::new("r2", "10.0.0.2".parse().unwrap(), 65000)
-            .neighbor(Neighbor::new("fd00::2".parse().unwrap(), 65001).bfd())
+            .neighbor(
+                Neighbor::new("fd00::2".parse().unwrap(), 65001)
+                    .bfd()
+                    .graceful_restart(),
+            )
             .listen("10.2.0.0/16".parse().unwrap(), 65002);
         let text = render(&config);
         assert!(text.contains("maximum-paths 16"), "{text}");
@@ -408,6 +415,10 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("neighbor fd00::2 bfd"), "{text}");
+        assert!(
+            text.contains("neighbor fd00::2 graceful-restart-helper"),
+            "{text}"
+        );
         assert!(text.contains("  no neighbor fd00::2 activate"), "{text}");
     }
 }

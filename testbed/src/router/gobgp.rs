@@ -68,6 +68,14 @@ pub fn render(config: &RouterConfig) -> String {
                 "  [neighbors.ebgp-multihop.config]\n    enabled = true\n    multihop-ttl = {ttl}"
             );
         }
+        if neighbor.graceful_restart {
+            // Helper (receiving speaker) only: gobgpd keeps the neighbour's paths, marked
+            // stale, while it restarts; it never restarts gracefully itself here.
+            out.push_str(
+                "  [neighbors.graceful-restart.config]\n    enabled = true\n    \
+                 helper-only = true\n",
+            );
+        }
         let _ = writeln!(
             out,
             "  [[neighbors.afi-safis]]\n    [neighbors.afi-safis.config]\n      \
@@ -341,13 +349,20 @@ mod tests {
             .neighbor(
                 Neighbor::new("10.1.1.1".parse().unwrap(), 65000)
                     .password("pw")
-                    .passive(),
+                    .passive()
+                    .graceful_restart(),
             )
             .listen("10.3.0.0/24".parse().unwrap(), 65003);
         let text = render(&config);
         assert!(text.contains("hold-time = 9"), "{text}");
         assert!(text.contains("auth-password = \"pw\""), "{text}");
         assert!(text.contains("passive-mode = true"), "{text}");
+        assert!(
+            text.contains(
+                "[neighbors.graceful-restart.config]\n    enabled = true\n    helper-only = true"
+            ),
+            "{text}"
+        );
         assert!(text.contains("prefix = \"10.3.0.0/24\""), "{text}");
     }
 }
