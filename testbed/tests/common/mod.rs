@@ -10,6 +10,7 @@ use testbed::Lab;
 use testbed::router::{Neighbor, RouterConfig};
 
 pub mod berth;
+pub mod nodes;
 
 /// AS of the router under test.
 pub const ROUTER_AS: u32 = 65000;
