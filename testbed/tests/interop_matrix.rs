@@ -105,37 +105,46 @@ impl Daemon {
 
     /// The nodes (1-based) the router forwards `vip` to: its FIB's next hops mapped to
     /// nodes by link (IPv6 next hops may be link-local), or for GoBGP the next hops of
-    /// the paths in its RIB.
+    /// the paths in its RIB. A next hop towards no node shows as node 0, so that it fails
+    /// any comparison with a set of nodes.
     fn nodes(&self, vip: IpNetwork) -> BTreeSet<usize> {
         if let Daemon::Gobgp(gobgp) = self {
-            let hops = gobgp.bgp_table().unwrap().next_hops(vip);
-            return (1..=NODES)
-                .filter(|&i| {
-                    let (_, n4, _, n6) = link_addresses(i);
-                    hops.contains(&n4) || hops.contains(&n6)
-                })
+            let node_of = |hop: &IpAddr| {
+                (1..=NODES)
+                    .find(|&i| {
+                        let (_, n4, _, n6) = link_addresses(i);
+                        *hop == n4 || *hop == n6
+                    })
+                    .unwrap_or(0)
+            };
+            return gobgp
+                .bgp_table()
+                .unwrap()
+                .next_hops(vip)
+                .iter()
+                .map(node_of)
                 .collect();
         }
         let fib = self.router().fib().unwrap();
         // Node i's link is the interface of the router's connected route to 10.1.i.0/24.
-        let link_of = |i: usize| {
-            fib.route(net(&format!("10.1.{i}.0/24")))
-                .and_then(|route| route.next_hops.first())
-                .map(|hop| hop.interface)
+        let node_of = |link: u32| {
+            (1..=NODES)
+                .find(|&i| {
+                    fib.route(net(&format!("10.1.{i}.0/24")))
+                        .and_then(|route| route.next_hops.first())
+                        .is_some_and(|hop| hop.interface == link)
+                })
+                .unwrap_or(0)
         };
-        let links = fib
-            .route(vip)
+        fib.route(vip)
             .map(|route| {
                 route
                     .next_hops
                     .iter()
-                    .map(|hop| hop.interface)
-                    .collect::<BTreeSet<_>>()
+                    .map(|hop| node_of(hop.interface))
+                    .collect()
             })
-            .unwrap_or_default();
-        (1..=NODES)
-            .filter(|&i| link_of(i).is_some_and(|link| links.contains(&link)))
-            .collect()
+            .unwrap_or_default()
     }
 
     /// Waits until the router forwards both VIPs to exactly `nodes`.
