@@ -160,6 +160,12 @@ impl Gobgp {
         Ok(())
     }
 
+    /// gobgpd's log (JSON lines, stdout and stderr): it says why each session went down
+    /// (`"msg":"Peer Down"` with a `Reason`), which its API does not.
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join("gobgpd.out")
+    }
+
     /// Runs `gobgp -u 127.0.0.1 -p PORT args...` inside the namespace.
     pub fn gobgp(&self, args: &[&str]) -> Result<String> {
         let port = API_PORT.to_string();
