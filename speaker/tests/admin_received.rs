@@ -5,10 +5,10 @@
 
 mod common;
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use bgp::driver::{MemoryNetwork, PeerConfig, Speaker, SpeakerConfig, Target};
+use bgp::driver::{MemoryNetwork, Speaker, Target};
 use bgp::rib::{Prefix, RouteAttrs};
 use bgp::session::State;
 use common::*;
@@ -16,35 +16,9 @@ use speaker::admin::View;
 use speaker::sync::{Applier, Network};
 use speaker::{ClusterState, Object, desired};
 
-fn ip(s: &str) -> IpAddr {
-    s.parse().expect("ip")
-}
-
-async fn until(what: &str, mut f: impl FnMut() -> bool) {
-    for _ in 0..4000 {
-        if f() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
-/// A router announcing 300 routes to the node and withdrawing 100 of them.
+/// A router announcing 300 routes to the node.
 async fn router(net: &MemoryNetwork) -> Speaker {
-    let router = Speaker::start_in_memory(
-        SpeakerConfig {
-            local_as: 65000,
-            router_id: Ipv4Addr::new(10, 0, 0, 254),
-            listen_addresses: vec![ip("10.0.0.254")],
-            listen_port: 179,
-        },
-        net,
-    );
-    let mut p = PeerConfig::new(ip("10.0.0.1"), 65000, 65001, Ipv4Addr::new(10, 0, 0, 254));
-    p.transport.local = Some(ip("10.0.0.254"));
-    p.session.connect_retry = Duration::from_secs(5);
-    router.add_peer(p).expect("router peer");
+    let router = memory_router(net, |p| p.session.connect_retry = Duration::from_secs(5));
     let routes: Vec<Prefix> = (0..300u32)
         .map(|i| Prefix::host(Ipv4Addr::from(0xc633_6400 + i).into()))
         .collect();

@@ -3,15 +3,11 @@
 
 mod common;
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 
 use common::*;
 use speaker::desired::{Afi, Reason};
 use speaker::{ClusterState, Object, desired};
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().expect("ip")
-}
 
 /// A small cluster: node n1 (rack r1) and n2, a default BgpConf, one peer for all nodes,
 /// a bgp pool with one Cluster Service (endpoint on n2) and one Local Service (endpoint

@@ -6,12 +6,11 @@
 
 mod common;
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bfd::{Bfd, SessionConfig, Timers};
-use bgp::driver::{MemoryNetwork, PeerConfig, Speaker, SpeakerConfig};
+use bgp::driver::{MemoryNetwork, Speaker};
 use bgp::session::State;
 use bgp::wire::notification::{CeaseSubcode, ErrorCode};
 use common::*;
@@ -19,35 +18,10 @@ use speaker::admin::View;
 use speaker::sync::{Applier, Network};
 use speaker::{ClusterState, Object, desired};
 
-fn ip(s: &str) -> IpAddr {
-    s.parse().expect("ip")
-}
-
-async fn until(what: &str, mut f: impl FnMut() -> bool) {
-    for _ in 0..4000 {
-        if f() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
 fn router(net: &MemoryNetwork) -> Speaker {
-    let router = Speaker::start_in_memory(
-        SpeakerConfig {
-            local_as: 65000,
-            router_id: Ipv4Addr::new(10, 0, 0, 254),
-            listen_addresses: vec![ip("10.0.0.254")],
-            listen_port: 179,
-        },
-        net,
-    );
-    let mut p = PeerConfig::new(ip("10.0.0.1"), 65000, 65001, Ipv4Addr::new(10, 0, 0, 254));
-    p.transport.local = Some(ip("10.0.0.254"));
-    p.session.connect_retry = Duration::from_secs(1);
-    router.add_peer(p).expect("router peer");
-    router
+    memory_router(net, |p| {
+        p.session.connect_retry = Duration::from_secs(1);
+    })
 }
 
 fn cluster(bfd: &str) -> Vec<Object> {

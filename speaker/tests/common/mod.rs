@@ -2,6 +2,10 @@
 //! YAML a user would write, so the tests exercise the same serde paths as manifests.
 #![allow(dead_code, reason = "each test file uses a different subset")]
 
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use bgp::driver::{MemoryNetwork, PeerConfig, Speaker, SpeakerConfig};
 use speaker::Object;
 
 fn parse<T: serde::de::DeserializeOwned>(yaml: &str) -> T {
@@ -102,4 +106,40 @@ pub fn ctx(name: &str) -> speaker::NodeContext {
         namespace: "berth-system".into(),
         fallback_router_id: None,
     }
+}
+
+/// Parses an IP address literal.
+pub fn ip(s: &str) -> IpAddr {
+    s.parse().expect("ip")
+}
+
+/// Polls `f` every 10 ms until it holds; panics after 200 s (of paused time, in tokio tests).
+pub async fn until(what: &str, mut f: impl FnMut() -> bool) {
+    for _ in 0..20_000 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// The router node n1 peers with on the in-memory network: a plain driver speaker in AS
+/// 65000 at 10.0.0.254 that keeps connecting to 10.0.0.1 (AS 65001); `tune` adjusts that
+/// session before it is added.
+pub fn memory_router(net: &MemoryNetwork, tune: impl FnOnce(&mut PeerConfig)) -> Speaker {
+    let router = Speaker::start_in_memory(
+        SpeakerConfig {
+            local_as: 65000,
+            router_id: Ipv4Addr::new(10, 0, 0, 254),
+            listen_addresses: vec![ip("10.0.0.254")],
+            listen_port: 179,
+        },
+        net,
+    );
+    let mut p = PeerConfig::new(ip("10.0.0.1"), 65000, 65001, Ipv4Addr::new(10, 0, 0, 254));
+    p.transport.local = Some(ip("10.0.0.254"));
+    tune(&mut p);
+    router.add_peer(p).expect("router peer");
+    router
 }
