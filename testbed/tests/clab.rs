@@ -7,20 +7,13 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
-use common::{SESSION_TIMEOUT, ip, net, vip4, vip6};
+use common::{SESSION_TIMEOUT, ip, lab_file, net, vip4, vip6};
 use testbed::clab::{ClabLab, NodeKind};
 use testbed::router::gobgp::Gobgp;
 use testbed::router::{Neighbor, Router, RouterConfig, SessionState};
 use testbed::traffic::{Protocol, Responder, spread};
-
-fn lab_file(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("labs")
-        .join(name)
-}
 
 /// Node `n` of tor-pair as a GoBGP speaker: IPv4 and IPv6 sessions to both ToRs.
 fn tor_pair_speaker(n: usize) -> RouterConfig {

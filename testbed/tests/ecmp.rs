@@ -9,30 +9,17 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use common::nodes::responders;
 use common::*;
 use testbed::Lab;
 use testbed::router::Router;
 use testbed::router::bird::Bird;
 use testbed::router::frr::Frr;
 use testbed::router::gobgp::Gobgp;
-use testbed::traffic::{Protocol, Responder, spread};
+use testbed::traffic::{Protocol, spread};
 
 const NODES: usize = 3;
 const PROBES: usize = 300;
-
-/// Puts the VIPs on each node's loopback and starts a responder answering with the node name.
-fn responders(lab: &Lab) -> Vec<Responder> {
-    (1..=NODES)
-        .map(|i| {
-            let node = format!("n{i}");
-            lab.add_address(&node, "lo", vip4()).unwrap();
-            lab.add_address(&node, "lo", vip6()).unwrap();
-            let addresses: Vec<SocketAddr> =
-                vec![(vip4().ip(), 80).into(), (vip6().ip(), 80).into()];
-            Responder::start(lab.netns(&node).unwrap(), &node, &addresses).unwrap()
-        })
-        .collect()
-}
 
 /// Waits for a three-way route in the router's FIB, then proves the spread with real traffic.
 fn assert_ecmp(lab: &Lab, router: &dyn Router) {

@@ -27,7 +27,6 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::berth::{BerthPeer, BerthSpeaker, error_code_text};
@@ -38,7 +37,6 @@ use testbed::router::bird::Bird;
 use testbed::router::frr::Frr;
 use testbed::router::gobgp::Gobgp;
 use testbed::router::{Neighbor, Router, RouterConfig};
-use testbed::traffic::{Protocol, spread};
 
 /// Sessions up, one route with three next hops (IPv4 and IPv6), and a fair spread of traffic.
 fn ecmp_against(lab: &Lab, router: &dyn Router) {
@@ -57,22 +55,7 @@ fn ecmp_against(lab: &Lab, router: &dyn Router) {
     wait_fib_links(router, vip6(), NODES);
     assert_eq!(router.fib().unwrap().gateways(vip4()), expected4);
 
-    for vip in [vip4(), vip6()] {
-        let target: SocketAddr = (vip.ip(), 80).into();
-        let result = spread(
-            lab.netns("c").unwrap(),
-            Protocol::Tcp,
-            target,
-            300,
-            Duration::from_secs(2),
-        )
-        .unwrap();
-        assert_eq!(result.failures, 0, "{target}: {result:?}");
-        assert!(
-            result.fair_over(&["n1", "n2", "n3"], 0.15),
-            "{target}: {result:?}"
-        );
-    }
+    assert_fair_spread(lab, 300, 0.15);
 }
 
 #[test]

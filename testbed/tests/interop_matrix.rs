@@ -30,7 +30,7 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::time::Duration;
 
 use common::berth::{BerthPeer, BerthSpeaker};
@@ -42,7 +42,6 @@ use testbed::router::bird::Bird;
 use testbed::router::frr::Frr;
 use testbed::router::gobgp::Gobgp;
 use testbed::router::{Neighbor, Router, RouterConfig, SessionState};
-use testbed::traffic::{Protocol, spread};
 
 /// Which daemon is the router.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -469,22 +468,7 @@ fn graceful_restart_keeps_forwarding_and_end_of_rib_clears_stale(kind: Kind) {
     assert_eq!(router.nodes(vip4()), [1, 2, 3].into());
     assert_eq!(router.nodes(vip6()), [1, 2, 3].into());
     if router.installs_routes() {
-        for vip in [vip4(), vip6()] {
-            let target: SocketAddr = (vip.ip(), 80).into();
-            let result = spread(
-                lab.netns("c").unwrap(),
-                Protocol::Tcp,
-                target,
-                150,
-                Duration::from_secs(2),
-            )
-            .unwrap();
-            assert_eq!(result.failures, 0, "{target}: {result:?}");
-            assert!(
-                result.fair_over(&["n1", "n2", "n3"], 0.1),
-                "{target}: {result:?}"
-            );
-        }
+        assert_fair_spread(&lab, 150, 0.1);
     }
 
     speakers[1] = Some(speaker_with(&lab, 2, None, true));

@@ -25,7 +25,7 @@ use std::time::Duration;
 use ipnetwork::IpNetwork;
 use serde::Deserialize;
 
-use common::{SESSION_TIMEOUT, ip};
+use common::{SESSION_TIMEOUT, ip, lab_file, workspace_bin};
 use testbed::clab::ClabLab;
 use testbed::lab::Process;
 use testbed::traffic::{Protocol, Responder, spread};
@@ -42,28 +42,8 @@ const MANIFESTS: [&str; 5] = [
     "services.yaml",
 ];
 
-fn lab_file(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("labs")
-        .join(name)
-}
-
 fn openelb_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("openelb")
-}
-
-/// A binary of the workspace, next to this test's own executable.
-fn workspace_bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(Path::parent).unwrap();
-    let bin = dir.join(name);
-    assert!(
-        bin.is_file(),
-        "{} is missing: build it first with `cargo build -p speaker -p controller --bins` \
-         (cargo test --workspace does)",
-        bin.display()
-    );
-    bin
 }
 
 /// Every document of a multi-document YAML file.

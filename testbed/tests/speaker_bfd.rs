@@ -10,7 +10,6 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -18,19 +17,6 @@ use common::*;
 use testbed::lab::Process;
 use testbed::router::frr::Frr;
 use testbed::router::{Neighbor, Router, RouterConfig};
-
-/// A binary of the workspace, next to this test's own executable.
-fn workspace_bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(Path::parent).unwrap();
-    let bin = dir.join(name);
-    assert!(
-        bin.is_file(),
-        "{} is missing: build it first with `cargo build -p speaker --bins` (cargo test --workspace does)",
-        bin.display()
-    );
-    bin
-}
 
 fn manifests() -> String {
     let (r4, n4, _, _) = link_addresses(1);

@@ -24,32 +24,13 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use common::{SESSION_TIMEOUT, ip, vip4, vip6};
+use common::{SESSION_TIMEOUT, ip, lab_file, vip4, vip6, workspace_bin};
 use testbed::clab::ClabLab;
 use testbed::lab::Process;
 use testbed::traffic::{Protocol, Responder, spread};
 
 /// How long an announcement change gets to reach both routers' FIBs.
 const CONVERGE: Duration = Duration::from_secs(15);
-
-fn lab_file(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("labs")
-        .join(name)
-}
-
-/// A binary of the workspace, next to this test's own executable.
-fn workspace_bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(Path::parent).unwrap();
-    let bin = dir.join(name);
-    assert!(
-        bin.is_file(),
-        "{} is missing: build it first with `cargo build -p speaker --bins` (cargo test --workspace does)",
-        bin.display()
-    );
-    bin
-}
 
 fn nodes_and_peers(v6_peers: bool) -> String {
     let mut out = String::from(

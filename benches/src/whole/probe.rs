@@ -114,13 +114,8 @@ pub fn usage(pid: u32) -> Usage {
     }
     let peak_rss_kb = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.split_whitespace().next())
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0);
+        .and_then(|status| testbed::lab::Memory::parse(&status))
+        .map_or(0, |memory| memory.hwm_kib);
     Usage {
         cpu_ns,
         peak_rss_kb,

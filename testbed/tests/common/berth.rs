@@ -10,12 +10,12 @@
 //! across restarts of that node's speaker), and is always stopped when its guard drops:
 //! SIGTERM, then SIGKILL if it has not exited in time.
 
-use std::io::{Read as _, Write as _};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
+use super::workspace_bin;
 use ipnetwork::IpNetwork;
 use serde::Deserialize;
 use testbed::Netns;
@@ -32,22 +32,6 @@ pub const HOLD_TIME: u16 = 9;
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long a SIGTERM gets before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(10);
-
-/// A binary of the workspace, next to this test's own executable.
-pub fn workspace_bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target directory");
-    let bin = dir.join(name);
-    assert!(
-        bin.is_file(),
-        "{} is missing: build it first with `cargo build --workspace --bins` (./test.sh does)",
-        bin.display()
-    );
-    bin
-}
 
 /// One session of a speaker: a BgpPeer manifest.
 #[derive(Debug, Clone)]
@@ -253,26 +237,20 @@ pub fn error_code_text(code: bgp::wire::ErrorCode) -> String {
     format!("{code:?}")
 }
 
-/// A `GET` on the admin API of the speaker in `netns`: the body of a 200 answer.
+/// A `GET` on the admin API of the speaker in `netns` (`berthctl`'s client, inside the
+/// namespace): the body of a 200 answer.
 fn admin_get(netns: &Netns, path: &str) -> testbed::Result<String> {
-    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    let answer = netns
-        .run(move || -> std::io::Result<String> {
-            let addr: SocketAddr = ADMIN_ADDR.parse().expect("admin address");
-            let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-            stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-            stream.write_all(request.as_bytes())?;
-            let mut answer = String::new();
-            stream.read_to_string(&mut answer)?;
-            Ok(answer)
-        })?
+    let request = path.to_string();
+    let (status, body) = netns
+        .run(move || speaker::http::get(ADMIN_ADDR, &request, Duration::from_secs(5)))?
         .map_err(|e| testbed::Error::io(format!("GET {path} on {}", netns.node()), e))?;
-    match answer.split_once("\r\n\r\n") {
-        Some((head, body)) if head.starts_with("HTTP/1.1 200") => Ok(body.to_string()),
-        _ => Err(testbed::Error::Daemon(format!(
-            "GET {path} on {}: {answer}",
+    if status == 200 {
+        Ok(body)
+    } else {
+        Err(testbed::Error::Daemon(format!(
+            "GET {path} on {}: {status} {body}",
             netns.node()
-        ))),
+        )))
     }
 }
 

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, reason = "a test fails loudly on any error")]
 
 use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ipnetwork::IpNetwork;
@@ -11,6 +12,29 @@ use testbed::router::{Neighbor, RouterConfig};
 
 pub mod berth;
 pub mod nodes;
+
+/// A binary of the workspace, next to this test's own executable.
+pub fn workspace_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target directory");
+    let bin = dir.join(name);
+    assert!(
+        bin.is_file(),
+        "{} is missing: build it first with `cargo build --workspace --bins` (./test.sh does)",
+        bin.display()
+    );
+    bin
+}
+
+/// A containerlab topology shipped in `testbed/labs/`.
+pub fn lab_file(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("labs")
+        .join(name)
+}
 
 /// AS of the router under test.
 pub const ROUTER_AS: u32 = 65000;

@@ -4,13 +4,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use ipnetwork::IpNetwork;
 use testbed::Lab;
 use testbed::router::Router;
 use testbed::router::bird::Bird;
 use testbed::router::frr::Frr;
-use testbed::traffic::Responder;
+use testbed::traffic::{Protocol, Responder, spread};
 
 use super::berth::{BerthPeer, BerthSpeaker};
 use super::{NODE_AS, ROUTER_AS, SESSION_TIMEOUT, link_addresses, vip4, vip6};
@@ -63,6 +64,27 @@ pub fn responders(lab: &Lab) -> Vec<Responder> {
             Responder::start(lab.netns(&node).unwrap(), &node, &addresses).unwrap()
         })
         .collect()
+}
+
+/// Opens `probes` TCP connections from the client `c` to each VIP, port 80: none may fail,
+/// and each of the three nodes must answer at least `min_share` of them.
+pub fn assert_fair_spread(lab: &Lab, probes: usize, min_share: f64) {
+    for vip in [vip4(), vip6()] {
+        let target: SocketAddr = (vip.ip(), 80).into();
+        let result = spread(
+            lab.netns("c").unwrap(),
+            Protocol::Tcp,
+            target,
+            probes,
+            Duration::from_secs(2),
+        )
+        .unwrap();
+        assert_eq!(result.failures, 0, "{target}: {result:?}");
+        assert!(
+            result.fair_over(&["n1", "n2", "n3"], min_share),
+            "{target}: {result:?}"
+        );
+    }
 }
 
 /// The nodes whose links carry the router's next hops for `vip` (by interface: IPv6 next hops
