@@ -148,30 +148,14 @@ mod tests {
     use super::*;
     use crate::desired::Afi;
     use std::collections::BTreeSet;
-    use std::net::Ipv4Addr;
 
     fn peer(addr: &str) -> DesiredPeer {
         DesiredPeer {
             name: "p".into(),
-            description: String::new(),
             address: addr.parse().expect("ip"),
-            port: None,
-            peer_as: 65000,
-            local_as: 65001,
-            router_id: Ipv4Addr::new(10, 0, 0, 1),
-            hold_time: None,
-            keepalive: None,
-            connect_retry: None,
-            passive: false,
-            multihop_ttl: None,
-            source_address: None,
-            md5_password: None,
             families: BTreeSet::from([Afi::Ipv4]),
-            max_prefix: None,
             graceful_restart: Some(120),
-            next_hop_v4: None,
-            next_hop_v6: None,
-            bfd: None,
+            ..DesiredPeer::example()
         }
     }
 

@@ -141,34 +141,11 @@ pub fn peer_statuses(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeSet;
-    use std::net::Ipv4Addr;
     use std::time::Duration;
 
     #[test]
     fn established_session_in_openelb_shape() {
-        let peer = DesiredPeer {
-            name: "tor".into(),
-            description: String::new(),
-            address: "10.0.0.254".parse().expect("ip"),
-            port: None,
-            peer_as: 65000,
-            local_as: 65001,
-            router_id: Ipv4Addr::new(10, 0, 0, 1),
-            hold_time: None,
-            keepalive: None,
-            connect_retry: None,
-            passive: false,
-            multihop_ttl: None,
-            source_address: None,
-            md5_password: None,
-            families: BTreeSet::new(),
-            max_prefix: None,
-            graceful_restart: None,
-            next_hop_v4: None,
-            next_hop_v6: None,
-            bfd: None,
-        };
+        let peer = DesiredPeer::example();
         let mut snap = PeerSnapshot::new(peer.address, String::new());
         snap.state = State::Established;
         snap.uptime = Some(Duration::from_secs(185));

@@ -124,6 +124,36 @@ pub struct DesiredPeer {
     pub bfd: Option<DesiredBfd>,
 }
 
+#[cfg(test)]
+impl DesiredPeer {
+    /// A unit-test fixture: eBGP from AS 65001 (router ID 10.0.0.1) to `tor`, 10.0.0.254 in
+    /// AS 65000, with every option unset.
+    pub(crate) fn example() -> DesiredPeer {
+        DesiredPeer {
+            name: "tor".into(),
+            description: String::new(),
+            address: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 254)),
+            port: None,
+            peer_as: 65000,
+            local_as: 65001,
+            router_id: Ipv4Addr::new(10, 0, 0, 1),
+            hold_time: None,
+            keepalive: None,
+            connect_retry: None,
+            passive: false,
+            multihop_ttl: None,
+            source_address: None,
+            md5_password: None,
+            families: BTreeSet::new(),
+            max_prefix: None,
+            graceful_restart: None,
+            next_hop_v4: None,
+            next_hop_v6: None,
+            bfd: None,
+        }
+    }
+}
+
 /// A BFD session that a BGP session follows, resolved from `BgpPeer.spec.bfd`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
