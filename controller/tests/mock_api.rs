@@ -75,7 +75,7 @@ struct World {
 }
 
 impl World {
-    fn new(eips: &[Value], services: &[Value]) -> World {
+    async fn new(eips: &[Value], services: &[Value]) -> World {
         let (client, fake) = FakeApi::start();
         let (svc_store, mut svc_w) = reflector::store::<Service>();
         let (eip_store, mut eip_w) = reflector::store::<Eip>();
@@ -110,16 +110,19 @@ impl World {
                 instance: Some("test".into()),
             },
         );
-        let ctx = Arc::new(Context::new(
-            client,
-            ClassConfig::default(),
-            svc_store,
-            eip_store,
-            ns_store,
-            recorder,
-            Metrics::default(),
-            tx,
-        ));
+        let ctx = Arc::new(
+            Context::new(
+                client,
+                ClassConfig::default(),
+                svc_store,
+                eip_store,
+                ns_store,
+                recorder,
+                Metrics::default(),
+                tx,
+            )
+            .await,
+        );
         World {
             fake,
             ctx,
@@ -194,7 +197,8 @@ async fn first_allocation_writes_finalizer_status_event_and_pool_status() {
     let mut w = World::new(
         &[eip("pool", "10.0.0.0/24")],
         &[service("web", 1, json!({}))],
-    );
+    )
+    .await;
     w.reconcile("web").await;
     let calls = w.fake.calls();
     // Finalizer first, by merge patch guarded by resourceVersion.
@@ -271,7 +275,7 @@ async fn first_allocation_writes_finalizer_status_event_and_pool_status() {
 #[tokio::test]
 async fn requested_address_is_honoured() {
     let s = service("web", 1, json!({"spec": {"loadBalancerIP": "10.0.0.42"}}));
-    let mut w = World::new(&[eip("pool", "10.0.0.0/24")], &[s]);
+    let mut w = World::new(&[eip("pool", "10.0.0.0/24")], &[s]).await;
     w.reconcile("web").await;
     assert_eq!(w.ingress("web"), ["10.0.0.42"]);
 }
@@ -281,7 +285,8 @@ async fn pool_exhaustion_is_a_warning_event_and_no_status() {
     let mut w = World::new(
         &[eip("tiny", "10.0.0.7")],
         &[service("a", 1, json!({})), service("b", 2, json!({}))],
-    );
+    )
+    .await;
     w.reconcile("a").await;
     w.reconcile("b").await;
     assert_eq!(w.ingress("a"), ["10.0.0.7"]);
@@ -311,7 +316,8 @@ async fn conflicting_requests_second_is_refused() {
             service("first", 1, want.clone()),
             service("second", 2, want),
         ],
-    );
+    )
+    .await;
     w.reconcile("first").await;
     w.reconcile("second").await;
     assert_eq!(w.ingress("first"), ["10.0.0.9"]);
@@ -338,7 +344,8 @@ async fn sharing_key_shares_one_address() {
             service("http", 1, shared(80)),
             service("https", 2, shared(443)),
         ],
-    );
+    )
+    .await;
     w.reconcile("http").await;
     w.reconcile("https").await;
     assert_eq!(w.ingress("http"), ["10.0.0.20"]);
@@ -358,7 +365,8 @@ async fn dual_stack_service_gets_both_families() {
     let mut w = World::new(
         &[eip("v4", "10.0.0.0/24"), eip("v6", "fd00::10-fd00::1f")],
         &[s],
-    );
+    )
+    .await;
     w.reconcile("web").await;
     assert_eq!(w.ingress("web"), ["10.0.0.1", "fd00::10"]);
     assert_eq!(
@@ -372,7 +380,8 @@ async fn pool_deletion_waits_for_its_services() {
     let mut w = World::new(
         &[eip("pool", "10.0.0.0/24")],
         &[service("web", 1, json!({}))],
-    );
+    )
+    .await;
     w.reconcile("web").await;
     // The pool is deleted while in use: the finalizer holds it.
     let mut pool = w.fake.get(&eip_path("pool")).expect("pool");
@@ -423,7 +432,7 @@ async fn restart_with_1000_allocations_moves_nothing() {
         })
         .collect();
     services.push(service("new", 5000, json!({})));
-    let mut w = World::new(&[eip("pool", "10.1.0.0/16")], &services);
+    let mut w = World::new(&[eip("pool", "10.1.0.0/16")], &services).await;
     let before: Vec<Vec<String>> = (0..1000).map(|i| w.ingress(&format!("s{i}"))).collect();
     for i in 0..1000 {
         w.reconcile(&format!("s{i}")).await;
@@ -548,6 +557,7 @@ async fn whole_controller_leads_lists_and_allocates() {
             renew_every: Duration::from_secs(5),
         },
         metrics.clone(),
+        std::future::pending(),
     ));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
@@ -581,6 +591,54 @@ async fn whole_controller_leads_lists_and_allocates() {
     assert!(metrics.render().contains("berth_allocations_total 1"));
 }
 
+/// Regression (issue 22): the Eip list answered after the Service list. Before, the first
+/// Service reconcile waited on the Eip cache while holding the engine's lock, the Eip
+/// controller waited on the same cache, kube-runtime woke only one of the two, and the
+/// controller never allocated anything again.
+#[tokio::test]
+async fn eip_list_answered_late_still_allocates() {
+    use controller::cluster::{ClusterOptions, run};
+    let (client, fake) = FakeApi::start();
+    fake.put(&eip_path("pool"), eip("pool", "10.0.0.0/24"));
+    fake.put(&svc_path("shop", "web"), service("web", 1, json!({})));
+    fake.hold_lists("/eips");
+    let metrics = Metrics::default();
+    let task = tokio::spawn(run(
+        client,
+        ClusterOptions {
+            class: ClassConfig::default(),
+            reporter: "berth-controller".into(),
+            identity: "replica-1".into(),
+            lease: None,
+            lease_duration: Duration::from_secs(15),
+            renew_every: Duration::from_secs(5),
+        },
+        metrics.clone(),
+        std::future::pending(),
+    ));
+    // Evidence that the Service list was answered and the Eip list is the one outstanding.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !fake.calls().iter().any(|c| c.path == "/api/v1/services") {
+        assert!(tokio::time::Instant::now() < deadline, "no Service list");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    fake.release_lists();
+    loop {
+        let svc = fake.get(&svc_path("shop", "web")).expect("svc");
+        if svc["status"]["loadBalancer"]["ingress"][0]["ip"] == "10.0.0.1" {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no allocation after the Eip list: {svc}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    task.abort();
+    assert!(metrics.render().contains("berth_allocations_total 1"));
+}
+
 #[tokio::test]
 async fn clock_skew_does_not_make_two_leaders() {
     let (client, _fake) = FakeApi::start();
@@ -603,7 +661,8 @@ async fn class_change_releases_clears_status_and_finalizer() {
     let mut w = World::new(
         &[eip("pool", "10.0.0.0/24")],
         &[service("web", 1, json!({}))],
-    );
+    )
+    .await;
     w.reconcile("web").await;
     assert_eq!(w.ingress("web"), ["10.0.0.1"]);
     let mut svc = w.fake.get(&svc_path("shop", "web")).expect("svc");

@@ -62,18 +62,22 @@ fn init_logs(format: &str) {
     }
 }
 
+/// Resolves on SIGTERM or SIGINT, and says which.
 async fn shutdown_signal() {
     let term = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut s) => {
                 s.recv().await;
             }
-            Err(_) => std::future::pending::<()>().await,
+            Err(e) => {
+                tracing::warn!("no SIGTERM handler: {e}");
+                std::future::pending::<()>().await;
+            }
         }
     };
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = term => {}
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: stopping"),
+        () = term => tracing::info!("SIGTERM: stopping"),
     }
 }
 
@@ -81,6 +85,14 @@ async fn shutdown_signal() {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     init_logs(&args.log_format);
+    // The one TLS crypto provider for the API server client, chosen explicitly (README,
+    // "Dependencies"): without it rustls cannot pick one and the first request panics.
+    if rustls::crypto::ring::default_provider()
+        .install_default()
+        .is_err()
+    {
+        tracing::debug!("a TLS crypto provider was already installed");
+    }
     let class = ClassConfig {
         class: args.class.clone(),
         default_class: args.default_class,
@@ -129,8 +141,11 @@ async fn main() -> anyhow::Result<()> {
             renew_every: Duration::from_secs(5),
         },
         metrics,
+        shutdown_signal(),
     )
-    .await
+    .await?;
+    tracing::info!("stopped");
+    Ok(())
 }
 
 async fn start_metrics(addr: &str, metrics: &Metrics) -> anyhow::Result<()> {

@@ -3,6 +3,7 @@
 //! module only reads objects and carries decisions out ([`apply`]).
 
 pub mod apply;
+pub mod cache;
 pub mod leader;
 
 use std::collections::HashMap;
@@ -14,11 +15,12 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, Service};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{Controller, WatchStreamExt, watcher};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::{Controller, watcher};
 use kube::{Api, Client, ResourceExt};
 use tokio::sync::{Mutex, MutexGuard, mpsc};
 
+use self::cache::Cache;
 use crate::decision::{FinalizerChange, ServiceDecision};
 use crate::engine::Engine;
 use crate::ipam::ServiceRef;
@@ -40,7 +42,7 @@ pub enum Error {
 pub struct Context {
     client: Client,
     class: ClassConfig,
-    engine: Mutex<Option<Engine>>,
+    engine: Mutex<Engine>,
     services: Store<Service>,
     eips: Store<Eip>,
     namespaces: Store<Namespace>,
@@ -68,13 +70,15 @@ enum PoolWrites {
 }
 
 impl Context {
-    /// A context over caches filled elsewhere (the controllers' stores, or a test's).
-    /// `reconcile_services` receives a message whenever every Service should be reconciled.
+    /// A context over caches that are already filled ([`cache::wait_filled`], or a test's
+    /// stores): rebuilds every allocation from the Services' status before any reconcile can
+    /// run, and publishes the rebuild's events. `reconcile_services` receives a message
+    /// whenever every Service should be reconciled.
     #[allow(
         clippy::too_many_arguments,
         reason = "one argument per shared collaborator"
     )]
-    pub fn new(
+    pub async fn new(
         client: Client,
         class: ClassConfig,
         services: Store<Service>,
@@ -84,10 +88,24 @@ impl Context {
         metrics: Metrics,
         reconcile_services: mpsc::UnboundedSender<()>,
     ) -> Context {
+        let eip_views: Vec<EipView> = eips.state().iter().map(|e| EipView::from_eip(e)).collect();
+        let service_views: Vec<ServiceView> = services
+            .state()
+            .iter()
+            .map(|s| service_view(s, &class, &namespaces))
+            .collect();
+        let (engine, events) = Engine::rebuild(&eip_views, &service_views);
+        tracing::info!(
+            pools = eip_views.len(),
+            services = service_views.len(),
+            "rebuilt allocations from Service status"
+        );
+        apply::events(&recorder, &events, None).await;
+        metrics.observe_pools(&engine);
         Context {
             client,
             class,
-            engine: Mutex::new(None),
+            engine: Mutex::new(engine),
             services,
             eips,
             namespaces,
@@ -129,52 +147,13 @@ impl Context {
         Ok(())
     }
 
-    /// The engine, rebuilt from every Service's status on first use: nothing is allocated
-    /// before every existing allocation is known.
-    async fn engine(&self) -> Result<MutexGuard<'_, Option<Engine>>, Error> {
-        let mut guard = self.engine.lock().await;
-        if guard.is_none() {
-            self.services
-                .wait_until_ready()
-                .await
-                .map_err(|_| Error::CacheClosed)?;
-            self.eips
-                .wait_until_ready()
-                .await
-                .map_err(|_| Error::CacheClosed)?;
-            self.namespaces
-                .wait_until_ready()
-                .await
-                .map_err(|_| Error::CacheClosed)?;
-            let eips: Vec<EipView> = self
-                .eips
-                .state()
-                .iter()
-                .map(|e| EipView::from_eip(e))
-                .collect();
-            let services: Vec<ServiceView> =
-                self.services.state().iter().map(|s| self.view(s)).collect();
-            let (engine, events) = Engine::rebuild(&eips, &services);
-            tracing::info!(
-                pools = eips.len(),
-                services = services.len(),
-                "rebuilt allocations from Service status"
-            );
-            apply::events(&self.recorder, &events, None).await;
-            self.metrics.observe_pools(&engine);
-            *guard = Some(engine);
-        }
-        Ok(guard)
+    /// The engine. The lock is never held across a wait on a cache or the API server.
+    async fn engine(&self) -> MutexGuard<'_, Engine> {
+        self.engine.lock().await
     }
 
     fn view(&self, svc: &Service) -> ServiceView {
-        let ns = svc.namespace().unwrap_or_else(|| "default".into());
-        let labels = self
-            .namespaces
-            .get(&ObjectRef::new(&ns))
-            .and_then(|n| n.metadata.labels.clone())
-            .unwrap_or_default();
-        ServiceView::from_service(svc, &self.class, &labels)
+        service_view(svc, &self.class, &self.namespaces)
     }
 
     /// Brings one pool's Eip (status, finalizer) in line with the allocator.
@@ -182,10 +161,7 @@ impl Context {
         let name = eip.name_any();
         let view = EipView::from_eip(eip);
         let decision = {
-            let mut guard = self.engine().await?;
-            let Some(engine) = guard.as_mut() else {
-                return Ok(Vec::new());
-            };
+            let mut engine = self.engine().await;
             let services = &self.services;
             let exists = |s: &ServiceRef| {
                 services
@@ -194,7 +170,7 @@ impl Context {
             };
             engine.forget_missing(&name, exists);
             let d = engine.reconcile_eip(&view);
-            self.metrics.observe_pools(engine);
+            self.metrics.observe_pools(&engine);
             d
         };
         let api: Api<Eip> = Api::all(self.client.clone());
@@ -216,15 +192,22 @@ impl Context {
     }
 }
 
+/// What the decisions need of a Service, with its namespace's labels from the cache.
+fn service_view(svc: &Service, class: &ClassConfig, namespaces: &Store<Namespace>) -> ServiceView {
+    let ns = svc.namespace().unwrap_or_else(|| "default".into());
+    let labels = namespaces
+        .get(&ObjectRef::new(&ns))
+        .and_then(|n| n.metadata.labels.clone())
+        .unwrap_or_default();
+    ServiceView::from_service(svc, class, &labels)
+}
+
 /// Reconciles one Service: allocate, publish, release; see [`Engine::reconcile_service`].
 pub async fn reconcile_service(svc: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
     let view = ctx.view(&svc);
     let decision: ServiceDecision = {
-        let mut guard = ctx.engine().await?;
-        let Some(engine) = guard.as_mut() else {
-            return Ok(Action::requeue(Duration::from_secs(1)));
-        };
+        let mut engine = ctx.engine().await;
         // The controller is not called for objects deleted without a finalizer: an unused
         // pool removed that way must not keep handing out addresses.
         let eips: Vec<EipView> = ctx
@@ -354,9 +337,21 @@ pub struct ClusterOptions {
     pub renew_every: Duration,
 }
 
+/// How long a stop may take to give the Lease back before the process exits anyway.
+const RELEASE_TIMEOUT: Duration = Duration::from_secs(1);
+/// How often the log says which caches are still filling.
+const FILL_REPORT: Duration = Duration::from_secs(10);
+
 /// Runs the controllers (after winning the Lease, when configured) until leadership is lost
-/// or the process is told to stop.
-pub async fn run(client: Client, opts: ClusterOptions, metrics: Metrics) -> anyhow::Result<()> {
+/// or `shutdown` resolves. A stop returns promptly in every state (waiting for the Lease,
+/// caches filling, the API server unreachable): in-flight reconciles are dropped, which is
+/// safe because each one is idempotent and the next leader redoes it from the cluster.
+pub async fn run(
+    client: Client,
+    opts: ClusterOptions,
+    metrics: Metrics,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let elector = opts.lease.as_ref().map(|(ns, name)| {
         leader::LeaderElector::new(
             Api::namespaced(client.clone(), ns),
@@ -366,52 +361,80 @@ pub async fn run(client: Client, opts: ClusterOptions, metrics: Metrics) -> anyh
             opts.renew_every,
         )
     });
-    if let Some(e) = &elector {
-        e.acquire().await;
-    }
-    let controllers = controllers(client, &opts, metrics);
-    let outcome = match &elector {
-        Some(e) => {
-            tokio::select! {
+    let work = async {
+        if let Some(e) = &elector {
+            tracing::info!(identity = %opts.identity, "waiting to lead");
+            e.acquire().await;
+        }
+        let controllers = controllers(client, &opts, metrics);
+        match &elector {
+            Some(e) => tokio::select! {
                 () = controllers => Ok(()),
                 () = e.hold() => Err(anyhow::anyhow!("lost the leader lease; exiting so a fresh start rebuilds")),
+            },
+            None => {
+                controllers.await;
+                Ok(())
             }
         }
-        None => {
-            controllers.await;
+    };
+    let outcome = tokio::select! {
+        outcome = work => outcome,
+        () = shutdown => {
+            tracing::info!("stopping: controllers stopped");
             Ok(())
         }
     };
     if let Some(e) = &elector
         && outcome.is_ok()
-        && let Err(err) = e.release().await
     {
-        tracing::warn!("releasing the lease: {err}");
+        match tokio::time::timeout(RELEASE_TIMEOUT, e.release()).await {
+            Ok(Ok(())) => tracing::info!("lease released"),
+            Ok(Err(err)) => tracing::warn!("releasing the lease: {err}"),
+            Err(_) => {
+                tracing::warn!("releasing the lease: no answer in time; it expires by itself")
+            }
+        }
     }
     outcome
 }
 
-/// The two controllers and the Namespace cache, until shutdown (SIGTERM / Ctrl-C).
+/// The two controllers over shared caches of Services, Eips and Namespaces, until a
+/// controller stops. Every cache is filled first and the allocations are rebuilt from it;
+/// only then does any reconcile run (see [`cache`]).
 pub async fn controllers(client: Client, opts: &ClusterOptions, metrics: Metrics) {
-    let services: Api<Service> = Api::all(client.clone());
-    let eips: Api<Eip> = Api::all(client.clone());
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    let (ns_reader, ns_writer) = reflector::store();
-    let ns_cache = reflector::reflector(ns_writer, watcher(namespaces, watcher::Config::default()))
-        .default_backoff()
-        .touched_objects();
-    let (tx, mut rx) = mpsc::unbounded_channel::<()>();
-    let on_namespace = tx.clone();
+    let (reconcile_all, reconcile_all_rx) = mpsc::unbounded_channel::<()>();
+    let (services, service_queue) = Cache::start_queued(
+        Api::<Service>::all(client.clone()),
+        watcher::Config::default(),
+    );
+    let (eips, eip_queue) =
+        Cache::start_queued(Api::<Eip>::all(client.clone()), watcher::Config::default());
     // A namespace's labels decide which pools bind it: retry Services when they change.
-    let ns_cache = ns_cache.for_each(move |_| {
-        let _ = on_namespace.send(());
-        futures::future::ready(())
-    });
-    let trigger = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
-    let service_ctl = Controller::new(services, watcher::Config::default())
-        .reconcile_all_on(trigger)
-        .shutdown_on_signal();
-    let eip_ctl = Controller::new(eips, watcher::Config::default()).shutdown_on_signal();
+    let on_namespace = reconcile_all.clone();
+    let namespaces = Cache::start(
+        Api::<Namespace>::all(client.clone()),
+        watcher::Config::default(),
+        move |_| {
+            let _ = on_namespace.send(());
+        },
+    );
+    for filled in [
+        cache::wait_filled(&services, FILL_REPORT).await,
+        cache::wait_filled(&eips, FILL_REPORT).await,
+        cache::wait_filled(&namespaces, FILL_REPORT).await,
+    ] {
+        if let Err(e) = filled {
+            tracing::error!("{e}");
+            return;
+        }
+    }
+    tracing::info!(
+        services = services.store().len(),
+        eips = eips.store().len(),
+        namespaces = namespaces.store().len(),
+        "caches filled; starting the controllers"
+    );
     let recorder = Recorder::new(
         client.clone(),
         Reporter {
@@ -423,17 +446,23 @@ pub async fn controllers(client: Client, opts: &ClusterOptions, metrics: Metrics
         Context::new(
             client,
             opts.class.clone(),
-            service_ctl.store(),
-            eip_ctl.store(),
-            ns_reader,
+            services.store(),
+            eips.store(),
+            namespaces.store(),
             recorder,
             metrics,
-            tx,
+            reconcile_all,
         )
+        .await
         .with_coalesced_pool_writes(Duration::from_millis(500)),
     );
+    let trigger = futures::stream::poll_fn({
+        let mut rx = reconcile_all_rx;
+        move |cx| rx.poll_recv(cx)
+    });
     let pool_writer = write_dirty_pools(ctx.clone());
-    let svc = service_ctl
+    let svc = Controller::for_stream(cache::queued(service_queue), services.store())
+        .reconcile_all_on(trigger)
         .run(reconcile_service, error_policy, ctx.clone())
         .for_each(|r| {
             if let Err(e) = r {
@@ -441,15 +470,16 @@ pub async fn controllers(client: Client, opts: &ClusterOptions, metrics: Metrics
             }
             futures::future::ready(())
         });
-    let eip = eip_ctl.run(reconcile_eip, error_policy, ctx).for_each(|r| {
-        if let Err(e) = r {
-            tracing::debug!("eip controller: {e}");
-        }
-        futures::future::ready(())
-    });
+    let eip = Controller::for_stream(cache::queued(eip_queue), eips.store())
+        .run(reconcile_eip, error_policy, ctx)
+        .for_each(|r| {
+            if let Err(e) = r {
+                tracing::debug!("eip controller: {e}");
+            }
+            futures::future::ready(())
+        });
     tokio::select! {
         _ = futures::future::join(svc, eip) => {}
-        () = ns_cache => {}
         () = pool_writer => {}
     }
 }

@@ -25,12 +25,15 @@ struct State {
     objects: BTreeMap<String, Value>,
     log: Vec<Call>,
     next_rv: u64,
+    /// Collections whose lists are held back until [`FakeApi::release_lists`].
+    held: Vec<String>,
 }
 
 /// The fake server's handle: seed objects, read the call log.
 #[derive(Clone, Default)]
 pub struct FakeApi {
     state: Arc<Mutex<State>>,
+    release: Arc<tokio::sync::Notify>,
 }
 
 fn status(code: StatusCode, reason: &str) -> Value {
@@ -63,24 +66,75 @@ impl FakeApi {
             // Watches are held open, never answered: the objects a test cares about come
             // from the initial list, and the cache stays as the controller left it.
             let mut watches = Vec::new();
-            while let Some((request, send)) = handle.next_request().await {
+            let mut held = Vec::new();
+            loop {
+                let (request, send) = tokio::select! {
+                    next = handle.next_request() => match next {
+                        Some(next) => next,
+                        None => break,
+                    },
+                    () = state.release.notified() => {
+                        state.state.lock().expect("lock").held.clear();
+                        for (request, send) in held.drain(..) {
+                            state.answer(request, send).await;
+                        }
+                        continue;
+                    }
+                };
                 if request.uri().query().unwrap_or("").contains("watch=true") {
                     watches.push(send);
                     continue;
                 }
-                let (parts, body) = request.into_parts();
-                let bytes = body.collect_bytes().await.unwrap_or_default();
-                let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-                let (code, reply) = state.respond(&parts, body);
-                let response = Response::builder()
-                    .status(code)
-                    .header("content-type", "application/json")
-                    .body(Body::from(serde_json::to_vec(&reply).unwrap_or_default()))
-                    .expect("response");
-                send.send_response(response);
+                let path = request.uri().path().to_string();
+                if request.method() == Method::GET
+                    && state
+                        .state
+                        .lock()
+                        .expect("lock")
+                        .held
+                        .iter()
+                        .any(|h| path.ends_with(h.as_str()))
+                {
+                    held.push((request, send));
+                    continue;
+                }
+                state.answer(request, send).await;
             }
         });
         (Client::new(service, "default"), fake)
+    }
+
+    /// Holds back every list of a collection whose path ends with `suffix` (say `/eips`)
+    /// until [`FakeApi::release_lists`]: the order in which a real API server answers is
+    /// not the order of the requests.
+    pub fn hold_lists(&self, suffix: &str) {
+        self.state
+            .lock()
+            .expect("lock")
+            .held
+            .push(suffix.to_string());
+    }
+
+    /// Answers the held lists now, and holds nothing from then on.
+    pub fn release_lists(&self) {
+        self.release.notify_one();
+    }
+
+    async fn answer(
+        &self,
+        request: Request<Body>,
+        send: tower_test::mock::SendResponse<Response<Body>>,
+    ) {
+        let (parts, body) = request.into_parts();
+        let bytes = body.collect_bytes().await.unwrap_or_default();
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let (code, reply) = self.respond(&parts, body);
+        let response = Response::builder()
+            .status(code)
+            .header("content-type", "application/json")
+            .body(Body::from(serde_json::to_vec(&reply).unwrap_or_default()))
+            .expect("response");
+        send.send_response(response);
     }
 
     /// Stores an object at its API path.

@@ -130,6 +130,14 @@ async fn terminated() {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     init_logs(args.log_format);
+    // The one TLS crypto provider for the API server client, chosen explicitly (README,
+    // "Dependencies"): without it rustls cannot pick one and the first request panics.
+    if rustls::crypto::ring::default_provider()
+        .install_default()
+        .is_err()
+    {
+        tracing::debug!("a TLS crypto provider was already installed");
+    }
     let fallback_router_id = match args.router_id {
         Some(id) => Some(id),
         None => match speaker::netlink::host_router_id().await {
@@ -187,5 +195,6 @@ async fn main() -> anyhow::Result<()> {
             .then(|| PathBuf::from(&args.restart_marker)),
     };
     run(options, rx, shared, terminated()).await;
+    info!("stopped");
     Ok(())
 }
