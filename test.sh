@@ -9,6 +9,7 @@ source scripts/lib.sh
 require_root
 ensure_packages bird2 frr gobgpd exabgp iproute2 tcpdump procps
 ensure_rust
+ensure_controlplane
 
 step "cargo fmt --check"
 cargo fmt --all --check

@@ -31,7 +31,7 @@ if [ ! -x "$bin" ]; then
   for v in "gitVersion=$version" "gitMajor=1" "gitMinor=37" "gitTreeState=clean"; do
     ldflags="$ldflags -X k8s.io/component-base/version.$v"
   done
-  go build -trimpath -ldflags "$ldflags" -o "$bin.tmp" .
+  go build -buildvcs=false -trimpath -ldflags "$ldflags" -o "$bin.tmp" .
   mv "$bin.tmp" "$bin"
   echo "built in $(( $(date +%s) - start )) s, $(du -m "$bin" | cut -f1) MB" >&2
 fi

@@ -36,3 +36,32 @@ ensure_rust() {
   fi
   return 0
 }
+
+# ensure_go: a Go toolchain for the test infrastructure (the control plane is built from the
+# Go module proxy; no Go enters what users run). testbed/controlplane/go.mod needs Go 1.26:
+# an older Go (Debian's golang-go) fetches that toolchain from the module proxy by itself
+# when GOTOOLCHAIN names it.
+ensure_go() {
+  if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
+    export PATH="/usr/local/go/bin:$PATH"
+  fi
+  if ! command -v go >/dev/null 2>&1; then
+    ensure_packages golang-go ca-certificates
+  fi
+  local have
+  have=$(go env GOVERSION 2>/dev/null | sed 's/^go//')
+  if [ "$(printf '%s\n1.26\n' "$have" | sort -V | head -n1)" != "1.26" ]; then
+    export GOTOOLCHAIN=go1.26.8
+  fi
+  return 0
+}
+
+# ensure_controlplane: builds the test control plane when it is not cached yet and exports
+# BERTH_CONTROLPLANE_BIN (the testbed's ControlPlane lab part runs it).
+ensure_controlplane() {
+  ensure_go
+  step "test control plane (etcd, kube-apiserver, kube-controller-manager, kubectl)"
+  BERTH_CONTROLPLANE_BIN=$(scripts/build-controlplane.sh)
+  export BERTH_CONTROLPLANE_BIN
+  echo "$BERTH_CONTROLPLANE_BIN"
+}
