@@ -30,12 +30,16 @@ use crate::number::Number;
     printcolumn(name = "RouterID", type_ = "string", json_path = ".spec.routerId"),
     printcolumn(name = "Port", type_ = "integer", json_path = ".spec.listenPort")
 )]
+// `as` is a CEL reserved word: rules spell the field `__as__`.
+#[x_kube(validation = Rule::new("(has(self.__as__) && self.__as__ != 0) || (has(self.asPerRack) && size(self.asPerRack) > 0)").message("set spec.as (1-4294967295) or a non-empty spec.asPerRack"))]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
 pub struct BgpConfSpec {
     /// The local AS number of every speaker (unless `asPerRack` maps the node's rack).
-    #[serde(rename = "as", default)]
-    #[schemars(range(min = 1, max = 4294967295u32))]
+    /// Unset or 0: each node takes its AS from `asPerRack`, which must then map its rack.
+    // Optional with no schema default, as in OpenELB: a node whose rack `asPerRack` maps needs
+    // no `as` at all. (A `default: 0` under `minimum: 1` made the API server refuse the CRD.)
+    #[serde(rename = "as", default, skip_serializing_if = "is_unset")]
     pub as_number: u32,
     /// Rack (node label `openelb.kubesphere.io/rack`) → local AS.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -63,6 +67,10 @@ pub struct BgpConfSpec {
     /// A GoBGP policy ConfigMap name: accepted, reported unsupported in status.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<String>,
+}
+
+fn is_unset(as_number: &u32) -> bool {
+    *as_number == 0
 }
 
 /// GoBGP-style graceful restart settings, shared by `BgpConf` and `BgpPeer`.

@@ -88,8 +88,11 @@ pub struct PeerConf {
     /// The neighbour's address.
     #[schemars(pattern(r"^[0-9A-Fa-f:.]+$"))]
     pub neighbor_address: String,
-    /// TCP MD5 password in plain text (OpenELB); prefer `authPasswordSecretRef`.
+    /// TCP MD5 password in plain text (OpenELB); prefer `authPasswordSecretRef`. At most 80
+    /// characters, the kernel's TCP MD5 key limit.
+    // The bound also keeps the cost of the spec's CEL rule, which compares it, bounded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 80))]
     pub auth_password: Option<String>,
     /// Free text.
     #[serde(default, skip_serializing_if = "Option::is_none")]

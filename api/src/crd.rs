@@ -1,4 +1,10 @@
-//! The CustomResourceDefinitions as YAML, for `crdgen` and for tests.
+//! The CustomResourceDefinitions as YAML, for `crdgen` and for tests: generated from the Rust
+//! types, with Kubernetes' integer formats put in ([`integer_format`]), and checked against what
+//! a kube-apiserver refuses or warns about ([`acceptance`]).
+
+pub mod acceptance;
+pub mod default_value;
+pub mod integer_format;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
@@ -7,11 +13,23 @@ use crate::{BgpConf, BgpPeer, Eip};
 
 /// Every CRD Berth installs, with the file name it is committed under in `deploy/crds/`.
 pub fn all() -> Vec<(&'static str, CustomResourceDefinition)> {
-    vec![
+    let mut crds = vec![
         ("eips.yaml", Eip::crd()),
         ("bgpconfs.yaml", BgpConf::crd()),
         ("bgppeers.yaml", BgpPeer::crd()),
-    ]
+    ];
+    for (_, crd) in &mut crds {
+        for version in &mut crd.spec.versions {
+            let root = version
+                .schema
+                .as_mut()
+                .and_then(|s| s.open_api_v3_schema.as_mut());
+            if let Some(root) = root {
+                integer_format::to_kubernetes(root);
+            }
+        }
+    }
+    crds
 }
 
 /// Renders one CRD as the YAML committed in `deploy/crds/`.

@@ -91,7 +91,10 @@ pub struct EipSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protocol: Option<Protocol>,
     /// For layer2/vip: the NIC name, or `can_reach:<ip>`.
+    // Bounded so the CEL rule above that compares it has a bounded cost; a NIC name has at most
+    // 15 characters and `can_reach:` with an IPv6 address at most 55.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
     pub interface: Option<String>,
     /// No new allocations from this pool; existing ones stay.
     #[serde(default, skip_serializing_if = "is_false")]
@@ -147,6 +150,8 @@ pub struct EipStatus {
     #[serde(default)]
     pub usage: u64,
     /// Number of addresses the pool can hand out.
+    // The API server checks integers as int64: it refuses anything above i64::MAX here (an IPv6
+    // pool of /64 or wider), so writers must clamp to i64::MAX, not u64::MAX.
     #[serde(default)]
     pub pool_size: u64,
     /// Address → `"namespace/name"`; Services sharing an address are joined by `;`.

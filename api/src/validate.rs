@@ -113,6 +113,16 @@ pub fn validate_eip(spec: &EipSpec) -> Vec<FieldError> {
             "applies to protocol layer2 or vip only",
         ));
     }
+    if spec
+        .interface
+        .as_deref()
+        .is_some_and(|i| i.chars().count() > 64)
+    {
+        errors.push(FieldError::new(
+            "spec.interface",
+            "must be at most 64 characters",
+        ));
+    }
     if let Some(iface) = spec.interface.as_deref()
         && let Some(ip) = iface.strip_prefix("can_reach:")
         && ip.parse::<IpAddr>().is_err()
@@ -211,6 +221,17 @@ pub fn validate_bgp_peer(spec: &BgpPeerSpec) -> Vec<FieldError> {
         .auth_password
         .as_deref()
         .is_some_and(|p| !p.is_empty());
+    if spec
+        .conf
+        .auth_password
+        .as_deref()
+        .is_some_and(|p| p.chars().count() > 80)
+    {
+        errors.push(FieldError::new(
+            "spec.conf.authPassword",
+            "must be at most 80 characters (the TCP MD5 key limit)",
+        ));
+    }
     if has_plain && spec.auth_password_secret_ref.is_some() {
         errors.push(FieldError::new(
             "spec.authPasswordSecretRef",
@@ -300,11 +321,16 @@ pub fn validate_bgp_peer(spec: &BgpPeerSpec) -> Vec<FieldError> {
     errors
 }
 
-/// Checks a `BgpConf` spec as the CRD schema does.
+/// Checks a `BgpConf` spec as the CRD schema does, and a little more: the schema takes an unset
+/// `as` when `asPerRack` is set, but this reports it anyway, so a node whose rack is not mapped
+/// learns it has no AS (callers drop the error for nodes whose rack is mapped).
 pub fn validate_bgp_conf(spec: &BgpConfSpec) -> Vec<FieldError> {
     let mut errors = Vec::new();
     if spec.as_number == 0 {
-        errors.push(FieldError::new("spec.as", "must be 1 or more"));
+        errors.push(FieldError::new(
+            "spec.as",
+            "must be 1 or more, unless spec.asPerRack maps the node's rack",
+        ));
     }
     if !spec.router_id.is_empty() && spec.router_id.parse::<std::net::Ipv4Addr>().is_err() {
         errors.push(FieldError::new(
@@ -412,6 +438,26 @@ mod tests {
             .map(|e| e.field)
             .collect();
         assert_eq!(fields, ["spec.authPasswordSecretRef", "spec.sourceAddress"]);
+    }
+
+    #[test]
+    fn length_limits_mirror_the_schema() {
+        let mut eip = EipSpec {
+            address: "10.0.0.1".into(),
+            protocol: Some(Protocol::Layer2),
+            interface: Some("e".repeat(64)),
+            ..Default::default()
+        };
+        assert!(validate_eip(&eip).is_empty());
+        eip.interface = Some("e".repeat(65));
+        assert_eq!(validate_eip(&eip)[0].field, "spec.interface");
+        let mut peer = BgpPeerSpec::default();
+        peer.conf.peer_as = 65000;
+        peer.conf.neighbor_address = "10.0.0.1".into();
+        peer.conf.auth_password = Some("p".repeat(80));
+        assert!(validate_bgp_peer(&peer).is_empty());
+        peer.conf.auth_password = Some("p".repeat(81));
+        assert_eq!(validate_bgp_peer(&peer)[0].field, "spec.conf.authPassword");
     }
 
     #[test]

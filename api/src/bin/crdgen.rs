@@ -2,6 +2,11 @@
 //! into `docs/reference.md` beside DIR's parent (`deploy/crds` → `docs/reference.md`), or into
 //! the file given by `--reference FILE`. `crdgen --check DIR` exits 1 when any committed file
 //! differs from what the code generates (CI runs this so neither the YAML nor the docs go stale).
+//!
+//! Either way it first checks every CRD as a kube-apiserver would (`api::crd::acceptance`:
+//! defaults valid against their own schema, formats Kubernetes knows, integer bounds that fit
+//! their format, CEL rules of bounded cost); on any problem it lists them, writes nothing and
+//! exits 1.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -25,8 +30,23 @@ fn sync(check: bool, path: &Path, want: &str, regenerate: &str) -> Result<bool, 
 
 fn run(check: bool, dir: &Path, reference: &Path) -> Result<bool, String> {
     let regenerate = format!("cargo run -p api --bin crdgen -- {}", dir.display());
+    let crds = api::crd::all();
+    let problems: Vec<_> = crds
+        .iter()
+        .flat_map(|(_, crd)| api::crd::acceptance::check(crd))
+        .collect();
+    if !problems.is_empty() {
+        for problem in &problems {
+            eprintln!("{problem}");
+        }
+        eprintln!(
+            "{} problem(s) a kube-apiserver would refuse or warn about: fix the types in api/src/",
+            problems.len()
+        );
+        return Ok(false);
+    }
     let mut fresh = true;
-    for (file, crd) in api::crd::all() {
+    for (file, crd) in crds {
         let want = api::crd::render(&crd).map_err(|e| format!("{file}: {e}"))?;
         fresh &= sync(check, &dir.join(file), &want, &regenerate)?;
     }
