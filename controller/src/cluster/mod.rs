@@ -419,6 +419,7 @@ pub async fn controllers(client: Client, opts: &ClusterOptions, metrics: Metrics
             let _ = on_namespace.send(());
         },
     );
+    tracing::info!("waiting for the caches of Services, Eips and Namespaces to fill");
     for filled in [
         cache::wait_filled(&services, FILL_REPORT).await,
         cache::wait_filled(&eips, FILL_REPORT).await,

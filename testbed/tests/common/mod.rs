@@ -11,6 +11,7 @@ use testbed::Lab;
 use testbed::router::{Neighbor, RouterConfig};
 
 pub mod berth;
+pub mod kube;
 pub mod nodes;
 
 /// A binary of the workspace, next to this test's own executable.
