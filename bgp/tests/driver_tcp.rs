@@ -1,7 +1,8 @@
 //! The driver over real loopback TCP (real time: sockets and paused time do not mix):
 //! two speakers on 127.0.0.x with ephemeral ports peer over IPv4 and IPv6, with TCP MD5,
 //! exchange routes; strangers are closed without a byte read; a NOTIFICATION sent while
-//! the peer floods us with UPDATEs reaches it intact, followed by a FIN, never a RST.
+//! the peer floods us with UPDATEs reaches it intact, followed by a FIN, never a RST; a
+//! router reconnecting while the speaker shuts down is refused, not accepted and reset.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
@@ -187,6 +188,104 @@ async fn reset_peer_starts_a_new_session() {
         p.last_error_sent.is_some(),
         "the reset's Cease is remembered"
     );
+}
+
+/// A router's immediate reconnect while the speaker shuts down must be refused by the
+/// kernel (the listener is closed before any session ends), not accepted into the
+/// listen backlog and reset when the process goes: a router that sees the handshake
+/// complete starts a new session and drops the node's path when the RST comes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnect_during_shutdown_is_refused_not_accepted_then_reset() {
+    use bgp::session::ConnectMode;
+    use bgp::wire::{Capability, Context, Family, Message, Open, frame};
+    use tokio::io::AsyncWriteExt;
+
+    let speaker = Speaker::start(config("127.0.0.61".parse().expect("ip"), 65001, 1))
+        .await
+        .expect("start");
+    let listening = speaker.local_addrs()[0];
+    let router: IpAddr = "127.0.0.62".parse().expect("ip");
+    let mut p = PeerConfig::new(router, 65001, 65002, speaker.config().router_id);
+    p.session.mode = ConnectMode::Passive;
+    speaker.add_peer(p).expect("add");
+    until("waiting for the router", || {
+        speaker
+            .peer(router)
+            .is_some_and(|p| p.state == State::Active)
+    })
+    .await;
+    let connect = || async {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind(std::net::SocketAddr::new(router, 0))
+            .expect("bind");
+        socket.connect(listening).await
+    };
+
+    // The router's session, Established.
+    let mut stream = connect().await.expect("connect");
+    let open = Message::Open(Open::new(
+        65002,
+        90,
+        Ipv4Addr::new(10, 0, 0, 62),
+        vec![
+            Capability::Multiprotocol(Family::IPV4_UNICAST),
+            Capability::FourOctetAs(65002),
+        ],
+    ));
+    let plain = Context::default();
+    stream
+        .write_all(&open.to_bytes(&plain).expect("encode"))
+        .await
+        .expect("write OPEN");
+    stream
+        .write_all(&Message::Keepalive.to_bytes(&plain).expect("encode"))
+        .await
+        .expect("write KEEPALIVE");
+    until("established", || {
+        speaker
+            .peer(router)
+            .is_some_and(|p| p.state == State::Established)
+    })
+    .await;
+
+    // A restart: the speaker closes its session. The router never closes its side, so
+    // the speaker's lingering close keeps the shutdown going while the router reconnects.
+    let closing = tokio::spawn({
+        let speaker = speaker.clone();
+        async move { speaker.close("restarting").await }
+    });
+    let mut buf = Vec::new();
+    let notification = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Some(len) = frame(&buf, 4096).expect("frame") {
+                let bytes: Vec<u8> = buf.drain(..len).collect();
+                if let Message::Notification(n) = Message::decode(&bytes, &plain).expect("decode") {
+                    return n;
+                }
+                continue;
+            }
+            let mut chunk = [0u8; 4096];
+            let n = stream.read(&mut chunk).await.expect("read");
+            assert!(n > 0, "closed without a NOTIFICATION");
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    })
+    .await
+    .expect("the Cease arrives");
+    assert_eq!(
+        notification.code,
+        bgp::wire::ErrorCode::Cease(bgp::wire::CeaseSubcode::AdministrativeShutdown)
+    );
+    // The router reconnects at once.
+    let again = connect().await;
+    assert_eq!(
+        again.as_ref().err().map(std::io::Error::kind),
+        Some(std::io::ErrorKind::ConnectionRefused),
+        "a reconnect during shutdown must be refused, got {again:?}"
+    );
+    closing.await.expect("close");
+    drop(stream);
 }
 
 /// A raw BGP peer's view of one session that ends with our NOTIFICATION while it floods

@@ -125,7 +125,10 @@ struct Inner {
     peers: Mutex<HashMap<IpAddr, PeerHandle>>,
     routes: Mutex<Routes>,
     changes: broadcast::Sender<StateChange>,
-    tcp_listeners: Vec<Arc<TcpListener>>,
+    /// Emptied when the speaker stops: with the listener tasks gone, that closes them.
+    tcp_listeners: Mutex<Vec<Arc<TcpListener>>>,
+    /// Where the TCP listeners were bound.
+    local_addrs: Vec<SocketAddr>,
     listener_tasks: Mutex<Vec<JoinHandle<()>>>,
     memory: Option<(MemoryNetwork, Vec<SocketAddr>)>,
 }
@@ -235,6 +238,10 @@ impl Speaker {
         memory: Option<(MemoryNetwork, Vec<SocketAddr>)>,
     ) -> Speaker {
         let (changes, _) = broadcast::channel(1024);
+        let local_addrs = tcp_listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect();
         Speaker {
             inner: Arc::new(Inner {
                 config,
@@ -242,7 +249,8 @@ impl Speaker {
                 peers: Mutex::new(HashMap::new()),
                 routes: Mutex::new(Routes::default()),
                 changes,
-                tcp_listeners,
+                tcp_listeners: Mutex::new(tcp_listeners),
+                local_addrs,
                 listener_tasks: Mutex::new(Vec::new()),
                 memory,
             }),
@@ -269,13 +277,10 @@ impl Speaker {
         &self.inner.config
     }
 
-    /// The addresses the TCP listeners are bound to (useful with port 0).
+    /// The addresses the TCP listeners are bound to (useful with port 0); after a
+    /// shutdown, the addresses they were bound to.
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
-        self.inner
-            .tcp_listeners
-            .iter()
-            .filter_map(|l| l.local_addr().ok())
-            .collect()
+        self.inner.local_addrs.clone()
     }
 
     /// Adds a peer and starts its session; it gets every `Target::All` route.
@@ -327,7 +332,7 @@ impl Speaker {
     /// are dropped by the kernel before any connection exists; a peer without GTSM
     /// disables it for its family.
     fn refresh_listener_min_ttl(&self, peers: &HashMap<IpAddr, PeerHandle>) {
-        for l in &self.inner.tcp_listeners {
+        for l in guard(&self.inner.tcp_listeners).iter() {
             let Ok(local) = l.local_addr() else { continue };
             let min = peers
                 .values()
@@ -342,7 +347,7 @@ impl Speaker {
     }
 
     fn set_listener_md5(&self, address: IpAddr, password: Option<&str>) -> io::Result<()> {
-        for l in &self.inner.tcp_listeners {
+        for l in guard(&self.inner.tcp_listeners).iter() {
             match transport::set_listener_md5(l, address, password) {
                 // Removing a key that was never set.
                 Err(e) if password.is_none() && e.kind() == io::ErrorKind::NotFound => {}
@@ -618,10 +623,10 @@ impl Speaker {
     }
 
     /// Graceful shutdown (RFC 8326): re-announce every route with GRACEFUL_SHUTDOWN (and
-    /// LOCAL_PREF 0 on iBGP) so routers move traffic away, wait `drain`, then close every
-    /// session with Cease / Administrative Shutdown carrying `message` (RFC 9003; wrapped
-    /// in an RFC 8538 Hard Reset where the N bit was negotiated, so routers do not keep
-    /// the routes as stale), and stop listening.
+    /// LOCAL_PREF 0 on iBGP) so routers move traffic away, wait `drain`, then stop
+    /// listening and close every session with Cease / Administrative Shutdown carrying
+    /// `message` (RFC 9003; wrapped in an RFC 8538 Hard Reset where the N bit was
+    /// negotiated, so routers do not keep the routes as stale).
     pub async fn shutdown(&self, message: &str, drain: Duration) {
         let commands: Vec<_> = guard(&self.inner.peers)
             .values()
@@ -634,20 +639,20 @@ impl Speaker {
         self.stop_all(message, true).await;
     }
 
-    /// Closes every session without withdrawing first: Cease / Administrative Shutdown,
-    /// which peers that negotiated graceful restart treat as a restart (they keep our
-    /// routes for the restart time). What a speaker restart should use.
+    /// Stops listening, then closes every session without withdrawing first: Cease /
+    /// Administrative Shutdown, which peers that negotiated graceful restart treat as a
+    /// restart (they keep our routes for the restart time). What a speaker restart should
+    /// use.
     pub async fn close(&self, message: &str) {
         self.stop_all(message, false).await;
     }
 
+    /// Closes the listeners, then every session. In that order: a router that reconnects
+    /// as soon as it reads our Cease must be refused by the kernel (RST to its SYN) rather
+    /// than have its handshake completed in the listen backlog and reset when the process
+    /// exits, which some routers take as a new session that failed, dropping our path.
     async fn stop_all(&self, message: &str, hard: bool) {
-        for task in guard(&self.inner.listener_tasks).drain(..) {
-            task.abort();
-        }
-        if let Some((net, addrs)) = &self.inner.memory {
-            addrs.iter().for_each(|a| net.unlisten(*a));
-        }
+        self.close_listeners().await;
         let peers: Vec<PeerHandle> = guard(&self.inner.peers).drain().map(|(_, p)| p).collect();
         for peer in peers {
             let (done, wait) = oneshot::channel();
@@ -661,6 +666,22 @@ impl Speaker {
             }
             let _ = peer.task.await;
         }
+    }
+
+    /// Stops accepting and closes the listening sockets: once this returns, a connection
+    /// attempt to them is refused.
+    async fn close_listeners(&self) {
+        if let Some((net, addrs)) = &self.inner.memory {
+            addrs.iter().for_each(|a| net.unlisten(*a));
+        }
+        let tasks: Vec<JoinHandle<()>> = guard(&self.inner.listener_tasks).drain(..).collect();
+        for task in tasks {
+            task.abort();
+            // Awaited: the task (and its share of the socket) is dropped when this returns.
+            let _ = task.await;
+        }
+        // The last shares: the sockets close here.
+        guard(&self.inner.tcp_listeners).clear();
     }
 }
 
