@@ -1,6 +1,7 @@
 //! The driver on paused tokio time over the in-memory network: two Berth speakers peer
 //! and exchange routes; hold timer expiry; reconnect with back-off; graceful shutdown;
-//! max-prefix; the send hold timer; configuration changes that touch only one peer.
+//! max-prefix; the send hold timer; configuration changes that touch only one peer; a
+//! header whose length is wrong for its type answered at once, not at the hold timer.
 //! A scripted "fake peer" speaks raw BGP through the codec where the test needs to see
 //! exactly what went over the wire.
 
@@ -247,6 +248,35 @@ async fn hold_timer_expiry_ends_the_session() {
         p.last_error_sent.map(|n| n.code),
         Some(ErrorCode::HoldTimerExpired)
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_header_with_a_length_wrong_for_its_type_is_answered_at_once() {
+    let net = MemoryNetwork::new();
+    let mut incoming = fake_listener(&net);
+    let a = speaker_with_fake(&net, |_| {});
+    let mut fake = FakePeer::new(incoming.recv().await.expect("connection"));
+    // Hold time 0: no hold timer and no KEEPALIVEs, so only the framing check can answer.
+    fake.handshake(65099, 0).await;
+    until("established", || state(&a, ip(99)) == State::Established).await;
+    // A KEEPALIVE header claiming 25 octets, and not one octet more, ever.
+    let mut header = vec![0xff; 16];
+    header.extend_from_slice(&[0, 25, 4]);
+    fake.wr.write_all(&header).await.expect("write");
+    let answer = tokio::time::timeout(
+        Duration::from_secs(3600),
+        fake.recv_until(|m| matches!(m, Message::Notification(_))),
+    )
+    .await
+    .expect("answered without waiting for the 6 octets that never come");
+    assert_eq!(
+        answer,
+        Message::Notification(Notification::new(
+            ErrorCode::MessageHeader(bgp::wire::MessageHeaderSubcode::BadMessageLength),
+            vec![0, 25],
+        ))
+    );
+    until("down", || state(&a, ip(99)) != State::Established).await;
 }
 
 #[tokio::test(start_paused = true)]

@@ -1,5 +1,6 @@
 //! The session state machine driven by scripted event sequences: the RFC 4271 §8
-//! transitions, both §6.8 collision outcomes, and each OPEN error.
+//! transitions, both §6.8 collision outcomes, each OPEN error, and why a connection that
+//! never reached Established failed.
 
 use std::net::Ipv4Addr;
 use std::time::Duration;
@@ -299,6 +300,88 @@ fn notification_received_in_open_sent_open_confirm_and_established_goes_idle() {
         assert_eq!(s.state(), State::Idle, "stage {stage}");
         assert_eq!(s.last_received_error(), Some(&cease));
     }
+}
+
+/// The `Failed` actions of these actions: (connection, state reached, reason).
+fn failures(actions: &[Action]) -> Vec<(ConnId, State, DownReason)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Failed {
+                conn,
+                state,
+                reason,
+            } => Some((*conn, *state, reason.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_connection_that_fails_before_established_says_why_once() {
+    let cease = Notification::new(ErrorCode::Cease(CeaseSubcode::ConnectionRejected), vec![]);
+    let mut s = Session::new(config(), 1);
+    s.handle(Event::ManualStart);
+    s.handle(Event::TcpConnected {
+        conn: C1,
+        direction: Direction::Outgoing,
+    });
+    let a = s.handle(msg(C1, Message::Notification(cease.clone())));
+    assert_eq!(
+        failures(&a),
+        vec![(C1, State::OpenSent, DownReason::Received(cease))]
+    );
+    // An OPEN we refuse, in OpenSent.
+    let mut s = Session::new(config(), 1);
+    s.handle(Event::ManualStart);
+    s.handle(Event::TcpConnected {
+        conn: C1,
+        direction: Direction::Outgoing,
+    });
+    let wrong_as = Open::new(
+        65002,
+        90,
+        Ipv4Addr::new(10, 0, 0, 9),
+        vec![Capability::FourOctetAs(65002)],
+    );
+    let a = s.handle(msg(C1, Message::Open(wrong_as)));
+    let sent_n = notification(&a, C1).expect("OPEN refused");
+    assert_eq!(sent_n.code, ErrorCode::Open(OpenSubcode::BadPeerAs));
+    assert_eq!(
+        failures(&a),
+        vec![(C1, State::OpenSent, DownReason::Sent(sent_n))]
+    );
+    // The hold timer, in OpenConfirm.
+    let mut s = Session::new(config(), 1);
+    s.handle(Event::ManualStart);
+    s.handle(Event::TcpConnected {
+        conn: C1,
+        direction: Direction::Outgoing,
+    });
+    s.handle(msg(C1, Message::Open(peer_open([10, 0, 0, 9], 90))));
+    let a = s.handle(Event::TimerExpired(Timer::Hold(C1)));
+    assert_eq!(
+        failures(&a),
+        vec![(
+            C1,
+            State::OpenConfirm,
+            DownReason::Sent(Notification::new(ErrorCode::HoldTimerExpired, vec![]))
+        )]
+    );
+    // Leaving Established is `Down`, not `Failed`; a stop is neither a failure.
+    let mut s = established(90);
+    assert!(failures(&s.handle(Event::TcpClosed { conn: C1 })).is_empty());
+    let mut s = Session::new(config(), 1);
+    s.handle(Event::ManualStart);
+    s.handle(Event::TcpConnected {
+        conn: C1,
+        direction: Direction::Outgoing,
+    });
+    let a = s.handle(Event::ManualStop {
+        message: String::new(),
+        hard: false,
+    });
+    assert!(failures(&a).is_empty(), "{a:?}");
 }
 
 #[test]

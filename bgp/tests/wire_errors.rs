@@ -140,12 +140,109 @@ fn rfc4271_6_1_bad_message_length_below_header() {
 
 #[test]
 fn rfc4271_6_1_bad_message_length_above_4096() {
-    let mut m = message(4, &[]);
+    let mut m = message(2, &[]);
     m[16..18].copy_from_slice(&4097u16.to_be_bytes());
     let err = frame(&m, 4096).expect_err("length 4097");
     assert_eq!(wire(&err.notification()), (1, 2, vec![0x10, 0x01]));
     // RFC 8654: accepted once extended messages were negotiated.
     assert_eq!(frame(&m, MAX_EXTENDED_MESSAGE_LEN), Ok(None));
+}
+
+/// A header alone: marker, `length` and `message_type`, none of the body it announces.
+fn header(length: u16, message_type: u8) -> Vec<u8> {
+    let mut h = vec![0xff; 16];
+    h.extend_from_slice(&length.to_be_bytes());
+    h.push(message_type);
+    h
+}
+
+/// RFC 4271 §6.1: a length the type cannot have is an error as soon as the header is in,
+/// not once the bytes it announces arrived (they may never come: a KEEPALIVE claiming 25
+/// octets would otherwise wait for the hold timer).
+#[test]
+fn rfc4271_6_1_length_wrong_for_the_type_is_refused_from_the_header_alone() {
+    use MAX_EXTENDED_MESSAGE_LEN as EXT;
+    // (type, length, largest message allowed): refused with 1/2, data = the length field.
+    let refused: &[(u8, u16, usize)] = &[
+        (1, 28, 4096),   // OPEN below 29
+        (1, 4097, EXT),  // OPEN above 4,096: RFC 8654 §4 does not extend OPEN
+        (2, 22, 4096),   // UPDATE below 23
+        (3, 20, 4096),   // NOTIFICATION below 21
+        (4, 25, 4096),   // KEEPALIVE other than 19
+        (4, 20, EXT),    // ... nor does RFC 8654 extend KEEPALIVE
+        (2, 4097, 4096), // any type above the negotiated maximum
+    ];
+    for &(message_type, length, max) in refused {
+        let h = header(length, message_type);
+        let err = frame(&h, max).expect_err(&format!("type {message_type} length {length}"));
+        assert_eq!(
+            wire(&err.notification()),
+            (1, 2, length.to_be_bytes().to_vec()),
+            "type {message_type} length {length} max {max}"
+        );
+        // The same answer whatever follows the header.
+        let mut more = h.clone();
+        more.extend(std::iter::repeat_n(0u8, usize::from(length)));
+        assert_eq!(frame(&more, max), Err(err));
+    }
+    // Lengths the type can have: the header alone waits for the rest.
+    let waiting: &[(u8, u16, usize)] = &[
+        (1, 29, 4096),
+        (1, 4096, EXT),
+        (2, 23, 4096),
+        (2, 65535, EXT), // UPDATE and NOTIFICATION are extended (RFC 8654 §4)
+        (3, 21, 4096),
+        (3, 5000, EXT),
+        (5, 23, 4096),
+    ];
+    for &(message_type, length, max) in waiting {
+        assert_eq!(
+            frame(&header(length, message_type), max),
+            Ok(None),
+            "type {message_type} length {length} max {max}"
+        );
+    }
+    assert_eq!(frame(&header(19, 4), 4096), Ok(Some(19)));
+}
+
+/// RFC 7313 §5 wants a ROUTE-REFRESH of the wrong length quoted whole (7/1, data the
+/// complete message), so framing reads it whole, short or long, and decoding refuses it.
+#[test]
+fn rfc7313_5_route_refresh_of_a_wrong_length_is_framed_whole_and_answered_7_1() {
+    for body in [&[0, 1, 0][..], &[0, 1, 0, 1, 0][..]] {
+        let m = message(5, body);
+        assert_eq!(frame(&m[..19], 4096), Ok(None));
+        assert_eq!(frame(&m, 4096), Ok(Some(m.len())));
+        assert_reset(&m, 7, 1, &m);
+    }
+}
+
+/// RFC 4271 §6.1: an unknown type is known to be one from the header alone.
+#[test]
+fn rfc4271_6_1_bad_message_type_is_refused_from_the_header_alone() {
+    let err = frame(&header(100, 6), 4096).expect_err("type 6");
+    assert_eq!(wire(&err.notification()), (1, 3, vec![6]));
+    // A length out of any range is reported first, as before the type is known.
+    let err = frame(&header(5000, 6), 4096).expect_err("length 5000");
+    assert_eq!(
+        wire(&err.notification()),
+        (1, 2, 5000u16.to_be_bytes().to_vec())
+    );
+    assert_eq!(frame(&header(100, 6)[..18], 4096), Ok(None));
+}
+
+/// Decoding agrees: an OPEN is never extended, even on a session with extended messages.
+#[test]
+fn rfc8654_4_open_above_4096_is_refused_even_when_extended() {
+    let mut big = open(4, 65000, 90, [1, 1, 1, 1], &[]);
+    big.resize(4097, 0);
+    big[16..18].copy_from_slice(&4097u16.to_be_bytes());
+    let ctx = Context {
+        extended_message: true,
+        ..Context::default()
+    };
+    let err = Message::decode(&big, &ctx).expect_err("OPEN of 4,097");
+    assert_eq!(wire(&err.notification()), (1, 2, vec![0x10, 0x01]));
 }
 
 #[test]

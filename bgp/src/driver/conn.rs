@@ -38,10 +38,12 @@ pub const LINGER: Duration = Duration::from_secs(2);
 pub enum ConnInput {
     /// Whole messages, as framed (header included), in order.
     Frames(ConnId, Vec<Bytes>),
-    /// The byte stream is not BGP.
-    FrameError(ConnId, FrameError),
-    /// The peer closed the connection or it failed.
-    Closed(ConnId),
+    /// The byte stream is not BGP; with the type field of the header that says so (none
+    /// when the marker is wrong before the header is whole).
+    FrameError(ConnId, FrameError, Option<u8>),
+    /// The peer closed the connection (`None`: its FIN) or it failed (the error, e.g. a
+    /// reset).
+    Closed(ConnId, Option<std::io::Error>),
     /// A write did not complete within the send hold time.
     SendHoldExpired(ConnId),
 }
@@ -196,8 +198,12 @@ async fn forward(
     let mut buf = BytesMut::with_capacity(64 * 1024);
     loop {
         match rd.read_buf(&mut buf).await {
-            Ok(0) | Err(_) => {
-                let _ = inputs.send(ConnInput::Closed(id)).await;
+            Ok(0) => {
+                let _ = inputs.send(ConnInput::Closed(id, None)).await;
+                return Ended::PeerClosed;
+            }
+            Err(e) => {
+                let _ = inputs.send(ConnInput::Closed(id, Some(e))).await;
                 return Ended::PeerClosed;
             }
             Ok(_) => {}
@@ -211,7 +217,10 @@ async fn forward(
                     if !frames.is_empty() {
                         let _ = inputs.send(ConnInput::Frames(id, frames)).await;
                     }
-                    let _ = inputs.send(ConnInput::FrameError(id, e)).await;
+                    let message_type = buf.get(18).copied();
+                    let _ = inputs
+                        .send(ConnInput::FrameError(id, e, message_type))
+                        .await;
                     return Ended::NotBgp;
                 }
             }
@@ -237,8 +246,8 @@ async fn write_loop(
         let hold = Duration::from_millis(send_hold_ms.load(Ordering::Relaxed));
         match tokio::time::timeout(hold, wr.write_all(&chunk)).await {
             Ok(Ok(())) => {}
-            Ok(Err(_)) => {
-                let _ = inputs.send(ConnInput::Closed(id)).await;
+            Ok(Err(e)) => {
+                let _ = inputs.send(ConnInput::Closed(id, Some(e))).await;
                 return;
             }
             Err(_) => {

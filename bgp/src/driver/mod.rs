@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod conn;
+pub mod failures;
 pub mod link_local;
 pub mod network;
 pub mod peer;

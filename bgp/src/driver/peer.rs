@@ -18,7 +18,9 @@ use tracing::{debug, info, warn};
 use crate::rib::export::Export;
 use crate::rib::pack::{encode_batch, encode_end_of_rib, ipv4_of};
 use crate::rib::{AdjRibOut, Prefix, RouteAttrs};
-use crate::session::{Action, ConnId, Direction, Event, Negotiated, Session, State, Timer};
+use crate::session::{
+    Action, ConnId, Direction, DownReason, Event, Negotiated, Session, State, Timer,
+};
 use crate::wire::{
     Capability, Context, DecodeError, Family, MAX_EXTENDED_MESSAGE_LEN, Message, Open,
     PathAttribute, RouteRefresh, RouteRefreshSubtype, iana::message_type,
@@ -26,6 +28,7 @@ use crate::wire::{
 
 use super::config::{BfdGate, PeerConfig};
 use super::conn::{ConnHandle, ConnInput};
+use super::failures::FailureLog;
 use super::network::{Connection, Network};
 use super::snapshot::{PeerSnapshot, StateChange};
 
@@ -130,6 +133,10 @@ pub struct PeerTask {
     earlier_flaps: u64,
     /// Stopped (or never started) because the BFD gate is closed.
     held_by_bfd: bool,
+    /// Why attempts failed since the session was last up, for the log.
+    failures: FailureLog,
+    /// How the connection being closed ended, while the session hears of it.
+    closed_because: Option<(ConnId, String)>,
 }
 
 /// Resolves when the BFD gate changes; never while there is none or its sender is gone
@@ -185,6 +192,8 @@ impl PeerTask {
             closing: Vec::new(),
             earlier_flaps: 0,
             held_by_bfd: false,
+            failures: FailureLog::default(),
+            closed_because: None,
         };
         task.publish_received();
         task
@@ -420,7 +429,7 @@ impl PeerTask {
                         });
                     }
                     Err(e) => {
-                        debug!(error = %e, "connect failed");
+                        self.failures.record(&format!("connect failed: {e}"));
                         self.handle(Event::TcpConnectFailed);
                     }
                 }
@@ -488,11 +497,8 @@ impl PeerTask {
                             }
                             self.handle(Event::Message { conn: id, message });
                         }
-                        // RFC 4271 §6.4: an error in a NOTIFICATION cannot be reported
-                        // with a NOTIFICATION; the connection just closes.
                         Err(error) if bytes[18] == message_type::NOTIFICATION => {
-                            warn!(%error, "malformed NOTIFICATION from the peer");
-                            self.handle(Event::TcpClosed { conn: id });
+                            self.malformed_notification(id, &error);
                             break;
                         }
                         Err(error) => {
@@ -503,18 +509,38 @@ impl PeerTask {
                 }
                 self.publish_received();
             }
-            ConnInput::FrameError(id, e) => {
+            ConnInput::FrameError(id, e, Some(message_type::NOTIFICATION)) => {
+                self.malformed_notification(id, &e);
+            }
+            ConnInput::FrameError(id, e, _) => {
                 self.handle(Event::DecodeError {
                     conn: id,
                     error: DecodeError::from(e),
                 });
             }
-            ConnInput::Closed(id) => self.handle(Event::TcpClosed { conn: id }),
+            ConnInput::Closed(id, cause) => {
+                let why = match cause {
+                    None => "the peer closed the connection".to_owned(),
+                    Some(e) => format!("connection failed: {e}"),
+                };
+                self.closed_because = Some((id, why));
+                self.handle(Event::TcpClosed { conn: id });
+                self.closed_because = None;
+            }
             ConnInput::SendHoldExpired(id) => {
                 warn!("peer stopped reading: send hold timer expired");
                 self.handle(Event::SendHoldTimerExpired { conn: id });
             }
         }
+    }
+
+    /// RFC 4271 §6.4: an error in a NOTIFICATION cannot be reported with a NOTIFICATION;
+    /// the connection just closes.
+    fn malformed_notification(&mut self, id: ConnId, error: &dyn std::fmt::Display) {
+        warn!(%error, "malformed NOTIFICATION from the peer");
+        self.closed_because = Some((id, format!("malformed NOTIFICATION from the peer: {error}")));
+        self.handle(Event::TcpClosed { conn: id });
+        self.closed_because = None;
     }
 
     fn fire_timers(&mut self) {
@@ -527,6 +553,13 @@ impl PeerTask {
             .collect();
         for timer in due {
             self.timers.remove(&timer);
+            if timer == Timer::ConnectRetry && self.dial.is_some() {
+                // The attempt is abandoned for a new one: the peer never answered.
+                self.failures.record(&format!(
+                    "connect failed: no answer within the connect-retry time ({:?})",
+                    self.config.session.connect_retry
+                ));
+            }
             self.handle(Event::TimerExpired(timer));
         }
     }
@@ -600,7 +633,13 @@ impl PeerTask {
                 self.timers.remove(&timer);
             }
             Action::StateChanged { from, to } => {
-                info!(?from, ?to, "session state");
+                // Up and down are news; the way there repeats at the connect-retry rate
+                // while a peer is unreachable (why it failed is logged once, see failures).
+                if from == State::Established || to == State::Established {
+                    info!(?from, ?to, "session state");
+                } else {
+                    debug!(?from, ?to, "session state");
+                }
                 let at = Instant::now();
                 {
                     let mut status = lock(&self.status);
@@ -619,8 +658,21 @@ impl PeerTask {
                 });
             }
             Action::Established { conn, negotiated } => self.established(conn, *negotiated),
+            Action::Failed {
+                conn,
+                state,
+                reason,
+            } => {
+                let reason = self.describe(conn, &reason);
+                self.failures.record(&format!("{reason} in {state:?}"));
+            }
             Action::Down { reason } => {
-                info!(?reason, "session down");
+                let conn = self.up.as_ref().map(|up| up.conn);
+                let reason = match conn {
+                    Some(conn) => self.describe(conn, &reason),
+                    None => reason.to_string(),
+                };
+                info!(%reason, "session down");
                 self.up = None;
                 self.rib.reset();
                 let mut status = lock(&self.status);
@@ -651,10 +703,20 @@ impl PeerTask {
         }
     }
 
+    /// Why `conn` ended, in words: a close says whether it was the peer's FIN or an
+    /// error (a reset), which the session does not know.
+    fn describe(&self, conn: ConnId, reason: &DownReason) -> String {
+        match (reason, &self.closed_because) {
+            (DownReason::ConnectionClosed, Some((id, why))) if *id == conn => why.clone(),
+            _ => reason.to_string(),
+        }
+    }
+
     fn established(&mut self, conn: ConnId, negotiated: Negotiated) {
         let Some(handle) = self.conns.get(&conn) else {
             return;
         };
+        self.failures.clear();
         let local = handle.local.ip();
         let send_hold = self
             .config

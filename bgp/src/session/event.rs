@@ -105,6 +105,16 @@ pub enum DownReason {
     ConnectionClosed,
 }
 
+impl std::fmt::Display for DownReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DownReason::Sent(n) => write!(f, "sent NOTIFICATION {n}"),
+            DownReason::Received(n) => write!(f, "received NOTIFICATION {n}"),
+            DownReason::ConnectionClosed => f.write_str("connection closed"),
+        }
+    }
+}
+
 /// What the driver must do, in order.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Action {
@@ -149,6 +159,16 @@ pub enum Action {
     },
     /// The session left Established.
     Down {
+        /// Why.
+        reason: DownReason,
+    },
+    /// A connection failed before it reached Established (the session goes on: another
+    /// connection, or the next attempt). Nothing to undo; it says why, for the log.
+    Failed {
+        /// The connection.
+        conn: ConnId,
+        /// How far it got: OpenSent or OpenConfirm.
+        state: State,
         /// Why.
         reason: DownReason,
     },

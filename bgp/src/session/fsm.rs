@@ -470,6 +470,15 @@ impl Session {
 
     /// Closes `id`; when no connection is left, the session failed.
     fn drop_conn(&mut self, id: ConnId, reason: DownReason) {
+        if let Some(state) = self.conn(id).map(Connection::state)
+            && state != State::Established
+        {
+            self.push(Action::Failed {
+                conn: id,
+                state,
+                reason: reason.clone(),
+            });
+        }
         self.remove_conn(id, Some(reason));
         if self.conns.is_empty() {
             self.go_idle(true);

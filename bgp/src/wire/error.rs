@@ -15,11 +15,17 @@ pub enum FrameError {
     /// The 16-octet marker is not all ones.
     #[error("message header marker is not all ones")]
     ConnectionNotSynchronized,
-    /// The length field is below 19 or above the negotiated maximum.
+    /// The length field is below 19, above the negotiated maximum, or wrong for the type.
     #[error("message length {length} out of range")]
     BadMessageLength {
         /// The erroneous length field.
         length: u16,
+    },
+    /// The type field is not a known message type.
+    #[error("bad message type {message_type}")]
+    BadMessageType {
+        /// The erroneous type field.
+        message_type: u8,
     },
 }
 
@@ -35,6 +41,9 @@ impl From<FrameError> for DecodeError {
         match e {
             FrameError::ConnectionNotSynchronized => DecodeError::ConnectionNotSynchronized,
             FrameError::BadMessageLength { length } => DecodeError::BadMessageLength { length },
+            FrameError::BadMessageType { message_type } => {
+                DecodeError::BadMessageType { message_type }
+            }
         }
     }
 }

@@ -15,7 +15,7 @@
 
 use bytes::{BufMut, BytesMut};
 
-use super::context::Context;
+use super::context::{Context, MAX_MESSAGE_LEN};
 use super::error::{DecodeError, EncodeError, FrameError};
 use super::iana::message_type as mt;
 use super::notification::Notification;
@@ -38,12 +38,19 @@ const ROUTE_REFRESH_LEN: usize = 23;
 /// Returns `Ok(Some(len))` when the first `len` bytes are one message, `Ok(None)` when more
 /// bytes are needed, and an error when the stream cannot be BGP (RFC 4271 §6.1). `max_len`
 /// is 4,096, or 65,535 once extended messages were negotiated ([`Context::max_message_len`]).
+///
+/// Everything the header alone can tell is checked as soon as the header is in: the
+/// marker, the length against `max_len`, the type, and the length against the type. A
+/// length the type cannot have is refused at once rather than waited for: a KEEPALIVE
+/// header claiming 25 octets would otherwise wait for 6 octets that may never come.
 pub fn frame(buf: &[u8], max_len: usize) -> Result<Option<usize>, FrameError> {
     let marker_seen = buf.len().min(MARKER.len());
     if buf[..marker_seen].iter().any(|&b| b != 0xff) {
         return Err(FrameError::ConnectionNotSynchronized);
     }
-    let Some(&[hi, lo]) = buf.get(16..18) else {
+    // The whole header first, so that every error is judged on all of it, however the
+    // stream was cut (a caller may treat errors in a NOTIFICATION's header apart).
+    let Some(&[hi, lo, message_type]) = buf.get(16..HEADER_LEN) else {
         return Ok(None);
     };
     let length = u16::from_be_bytes([hi, lo]);
@@ -51,7 +58,32 @@ pub fn frame(buf: &[u8], max_len: usize) -> Result<Option<usize>, FrameError> {
     if !(HEADER_LEN..=max_len).contains(&len) {
         return Err(FrameError::BadMessageLength { length });
     }
+    match length_range(message_type, max_len) {
+        None => return Err(FrameError::BadMessageType { message_type }),
+        Some(range) if !range.contains(&len) => {
+            return Err(FrameError::BadMessageLength { length });
+        }
+        Some(_) => {}
+    }
     Ok((buf.len() >= len).then_some(len))
+}
+
+/// The lengths a message of `message_type` may announce in its header, or `None` for an
+/// unknown type (RFC 4271 §6.1; RFC 8654 §4: OPEN and KEEPALIVE are never extended).
+///
+/// A ROUTE-REFRESH of any length is framed: RFC 7313 §5 answers a length other than 23
+/// with its own error, whose data MUST be the complete message, so it has to be read
+/// whole ([`Message::decode`] then refuses it).
+fn length_range(message_type: u8, max_len: usize) -> Option<std::ops::RangeInclusive<usize>> {
+    let unextended = max_len.min(MAX_MESSAGE_LEN);
+    Some(match message_type {
+        mt::OPEN => MIN_OPEN_LEN..=unextended,
+        mt::UPDATE => MIN_UPDATE_LEN..=max_len,
+        mt::NOTIFICATION => MIN_NOTIFICATION_LEN..=max_len,
+        mt::KEEPALIVE => HEADER_LEN..=HEADER_LEN,
+        mt::ROUTE_REFRESH => HEADER_LEN..=max_len,
+        _ => return None,
+    })
 }
 
 /// A BGP message.
@@ -104,7 +136,7 @@ impl Message {
         }
         let bad_len = DecodeError::BadMessageLength { length };
         match header[18] {
-            mt::OPEN if len < MIN_OPEN_LEN => Err(bad_len),
+            mt::OPEN if !(MIN_OPEN_LEN..=MAX_MESSAGE_LEN).contains(&len) => Err(bad_len),
             mt::OPEN => Open::decode_body(body).map(Message::Open),
             mt::UPDATE if len < MIN_UPDATE_LEN => Err(bad_len),
             mt::UPDATE => Update::decode_body(body, ctx).map(Message::Update),

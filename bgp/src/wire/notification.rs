@@ -238,6 +238,22 @@ impl fmt::Debug for Notification {
     }
 }
 
+/// For logs: the code and subcode by name and number, then the shutdown communication or
+/// the data in hex, if any: `Open(BadPeerAs) (2/2) data "fde9"`.
+impl fmt::Display for Notification {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (code, subcode) = self.code.to_wire();
+        write!(f, "{:?} ({code}/{subcode})", self.code)?;
+        match self.shutdown_communication() {
+            Some(text) if usize::from(self.data[0]) + 1 == self.data.len() => {
+                write!(f, " {text:?}")
+            }
+            _ if self.data.is_empty() => Ok(()),
+            _ => write!(f, " data {}", Hex(&self.data)),
+        }
+    }
+}
+
 /// Bytes shown as lowercase hex.
 struct Hex<'a>(&'a [u8]);
 
