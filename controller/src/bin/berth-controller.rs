@@ -51,10 +51,19 @@ struct Args {
     log_format: String,
 }
 
+/// Logs go to stderr, which is what supervisors keep (Kubernetes, the testbed, the demo);
+/// colour only on a terminal, and not there either when `NO_COLOR` is set
+/// (<https://no-color.org>): escapes in a file or a pipe are noise.
 fn init_logs(format: &str) {
+    use std::io::IsTerminal as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let colour = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(colour);
     if format == "json" {
         builder.json().init();
     } else {
