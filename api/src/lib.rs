@@ -14,6 +14,7 @@ pub mod manifest;
 pub mod number;
 pub mod reference;
 pub mod validate;
+pub mod watch;
 
 pub use bgpconf::{BgpConf, BgpConfSpec, BgpConfStatus, GracefulRestart};
 pub use bgppeer::{BgpPeer, BgpPeerSpec, BgpPeerStatus, PeerConf};

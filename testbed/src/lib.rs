@@ -10,6 +10,7 @@
 
 pub mod clab;
 mod error;
+pub mod incluster;
 pub mod k8s;
 pub mod lab;
 pub mod router;

@@ -12,10 +12,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::kube::{Cluster, POOL, SIGTERM_BOUND, SPEAKER_ADMIN, TIMEOUT, metric};
+use common::kube::{Cluster, DaemonChecks, POOL, SIGTERM_BOUND, TIMEOUT, metric};
+use testbed::incluster::SPEAKER_ADMIN;
 
 /// Each session's (state, flaps, OPENs received) from the speaker's admin API.
-fn sessions(speaker: &common::kube::Daemon) -> Vec<(String, u64, u64)> {
+fn sessions(speaker: &testbed::incluster::Daemon) -> Vec<(String, u64, u64)> {
     let body = speaker
         .http_get(SPEAKER_ADMIN, "/api/v1/peers")
         .expect("speaker admin API");
@@ -117,9 +118,9 @@ fn services_get_addresses_reach_the_router_and_a_restart_moves_nothing() {
     );
 
     // A controller restart moves nothing, and the new one serves.
-    let took = controller.sigterm();
+    let took = controller.stop();
     assert!(took <= SIGTERM_BOUND, "controller took {took:?} to stop");
-    controller.start_again();
+    controller.start_again().unwrap();
     let created = cluster.create_service("third");
     let (third, seen) = cluster.wait_address("third", &mut [&mut controller]);
     println!(
@@ -147,16 +148,16 @@ fn services_get_addresses_reach_the_router_and_a_restart_moves_nothing() {
         "no Established session in the BgpPeer status: {}",
         peer["status"]
     );
-    let took = speaker.sigterm();
+    let took = speaker.stop();
     assert!(took <= SIGTERM_BOUND, "speaker took {took:?} to stop");
     controller.assert_no_forbidden();
     speaker.assert_no_forbidden();
 }
 
-/// A 20 s API server outage: the speaker keeps announcing without resetting its session,
-/// and a Service created after the outage gets its address and reaches the router. The
-/// leader may give up its Lease during the outage and exit; like the kubelet, the test
-/// starts it again, and the new one serves.
+/// A 20 s API server outage: the speaker keeps announcing without resetting its session;
+/// the controller survives it (a leader that cannot renew its Lease steps down and becomes a
+/// candidate again, in-process); and a Service created after the outage gets its address and
+/// reaches the router promptly (the watches re-list within seconds).
 #[test]
 fn a_service_created_after_an_api_server_outage_gets_its_address() {
     let mut cluster = Cluster::start("kube-outage", 1);
@@ -167,6 +168,8 @@ fn a_service_created_after_an_api_server_outage_gets_its_address() {
     cluster.wait_router(early, 1, true, &speaker);
     let sessions_before = sessions(&speaker);
     assert_eq!(sessions_before.len(), 1, "{sessions_before:?}");
+    controller.assert_no_forbidden();
+    speaker.assert_no_forbidden();
 
     cluster.cp.stop_apiserver();
     let down = Instant::now();
@@ -185,31 +188,28 @@ fn a_service_created_after_an_api_server_outage_gets_its_address() {
         std::thread::sleep(Duration::from_millis(200));
     }
     cluster.cp.start_apiserver().unwrap();
-    let restarted = controller.restart_if_exited();
-    println!("API server back after 20 s; controller had exited and was restarted: {restarted}");
-
+    let back = Instant::now();
     let created = cluster.create_service("late");
-    let (late, seen) = loop {
-        // The leader may step down and exit only now, when it sees the Lease again.
-        if controller.restart_if_exited() {
-            println!("controller exited after the outage and was restarted");
-        }
-        if let Some(ip) = cluster.ingress("late").first() {
-            break (*ip, Instant::now());
-        }
-        assert!(
-            created.elapsed() < TIMEOUT,
-            "no address for a Service created after the outage\n{}",
-            controller.log_tail()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let (late, seen) = cluster.wait_address("late", &mut [&mut controller]);
+    let routed = cluster.wait_router(late, 1, true, &speaker);
     println!(
-        "Service created after the outage: {late} {:?} after create returned",
-        seen - created
+        "after a 20 s API server outage: a new Service got {late} {:?} and was in the router's FIB {:?} after create returned ({:?} after the API server was ready again)",
+        seen - created,
+        routed - created,
+        routed - back
+    );
+    assert!(
+        controller.alive(),
+        "the controller exited\n{}",
+        controller.log_tail()
+    );
+    assert!(
+        controller.log().contains("a candidate again")
+            || controller.log().contains("caches filled"),
+        "{}",
+        controller.log_tail()
     );
     assert_ne!(late, early);
-    cluster.wait_router(late, 1, true, &speaker);
     assert!(cluster.router_has(early, 1));
     assert_eq!(cluster.ingress("early"), vec![early]);
     // The same session throughout: no flap, no second OPEN.
@@ -218,8 +218,13 @@ fn a_service_created_after_an_api_server_outage_gets_its_address() {
         sessions_before,
         "the session was reset during the outage"
     );
-    controller.assert_no_forbidden();
-    speaker.assert_no_forbidden();
+    // kube-apiserver answers 403 for a moment after a restart, while its RBAC cache fills:
+    // counted, not a privilege defect.
+    println!(
+        "403 answers after the restart: controller {}, speaker {}",
+        controller.forbidden().len(),
+        speaker.forbidden().len()
+    );
 }
 
 /// Two replicas: killing the leader with SIGKILL hands the Lease to the other within the
@@ -232,7 +237,7 @@ fn a_second_replica_takes_over_when_the_leader_is_killed() {
     let (one, _) = cluster.wait_address("one", &mut [&mut a]);
     assert_eq!(cluster.leader().as_deref(), Some("replica-1"));
     let mut b = cluster.controller(2);
-    b.wait_log("waiting to lead", TIMEOUT);
+    b.wait_log("waiting to lead", TIMEOUT).unwrap();
     a.kill();
     let killed = Instant::now();
     testbed::wait::until("replica-2 to lead", Duration::from_secs(60), || {
@@ -271,11 +276,11 @@ fn sigterm_stops_each_daemon_within_two_seconds_in_every_state() {
     let (vip, _) = cluster.wait_address("svc", &mut [&mut leader]);
     cluster.wait_router(vip, 1, true, &speaker);
     let mut follower = cluster.controller(2);
-    follower.wait_log("waiting to lead", TIMEOUT);
+    follower.wait_log("waiting to lead", TIMEOUT).unwrap();
 
     let mut report = Vec::new();
-    let mut check = |state: &str, daemon: &mut common::kube::Daemon| {
-        let took = daemon.sigterm();
+    let mut check = |state: &str, daemon: &mut testbed::incluster::Daemon| {
+        let took = daemon.stop();
         report.push(format!("{state}: {took:?}"));
         assert!(
             took <= SIGTERM_BOUND,
@@ -295,13 +300,15 @@ fn sigterm_stops_each_daemon_within_two_seconds_in_every_state() {
     cluster.cp.stop_apiserver();
     let mut controller = cluster.controller(3);
     let mut speaker = cluster.speaker(1);
-    controller.wait_log("waiting to lead", TIMEOUT);
+    controller.wait_log("waiting to lead", TIMEOUT).unwrap();
     check("controller with the API server down", &mut controller);
     check("speaker with the API server down", &mut speaker);
 
     // Without leader election it goes straight to filling its caches, which cannot fill.
     let mut unfilled = cluster.controller_with(4, &["--no-leader-election"]);
-    unfilled.wait_log("waiting for the caches", TIMEOUT);
+    unfilled
+        .wait_log("waiting for the caches", TIMEOUT)
+        .unwrap();
     check("controller with unfilled caches", &mut unfilled);
     println!("SIGTERM to exit: {}", report.join(", "));
 }

@@ -40,7 +40,7 @@ where
 {
     /// Starts listing and watching `api`; every object the watch applies (created, changed,
     /// or listed again after a reconnect) is passed to `on_applied` after the store has it.
-    /// Watch failures are logged and retried with kube's default backoff.
+    /// Watch failures are logged and retried with [`api::watch::WatchBackoff`].
     pub fn start(
         api: Api<K>,
         config: watcher::Config,
@@ -48,8 +48,7 @@ where
     ) -> Cache<K> {
         let (store, writer) = reflector::store();
         let kind = K::kind(&K::DynamicType::default()).to_string();
-        let events = watcher(api, config)
-            .default_backoff()
+        let events = api::watch::retrying(watcher(api, config))
             // Managed fields are half of most objects and never read by the controller.
             .map_ok(|event| event.modify(|o| o.managed_fields_mut().clear()));
         let applied = reflector::reflector(writer, events).applied_objects();

@@ -342,10 +342,14 @@ const RELEASE_TIMEOUT: Duration = Duration::from_secs(1);
 /// How often the log says which caches are still filling.
 const FILL_REPORT: Duration = Duration::from_secs(10);
 
-/// Runs the controllers (after winning the Lease, when configured) until leadership is lost
-/// or `shutdown` resolves. A stop returns promptly in every state (waiting for the Lease,
-/// caches filling, the API server unreachable): in-flight reconciles are dropped, which is
-/// safe because each one is idempotent and the next leader redoes it from the cluster.
+/// Runs the controllers (after winning the Lease, when configured) until `shutdown`
+/// resolves. A replica that loses the Lease (another took it, or it could not renew in time,
+/// as in an API server outage) drops its controllers and caches and becomes a candidate
+/// again: when it leads again it starts from fresh caches and rebuilds every allocation, as
+/// a new process would, without a restart and the kubelet's crash-loop backoff. A stop
+/// returns promptly in every state (waiting for the Lease, caches filling, the API server
+/// unreachable): in-flight reconciles are dropped, which is safe because each one is
+/// idempotent and the next leader redoes it from the cluster.
 pub async fn run(
     client: Client,
     opts: ClusterOptions,
@@ -362,41 +366,36 @@ pub async fn run(
         )
     });
     let work = async {
-        if let Some(e) = &elector {
+        let Some(e) = &elector else {
+            controllers(client.clone(), &opts, metrics.clone()).await;
+            return;
+        };
+        loop {
             tracing::info!(identity = %opts.identity, "waiting to lead");
             e.acquire().await;
-        }
-        let controllers = controllers(client, &opts, metrics);
-        match &elector {
-            Some(e) => tokio::select! {
-                () = controllers => Ok(()),
-                () = e.hold() => Err(anyhow::anyhow!("lost the leader lease; exiting so a fresh start rebuilds")),
-            },
-            None => {
-                controllers.await;
-                Ok(())
+            tokio::select! {
+                () = controllers(client.clone(), &opts, metrics.clone()) => return,
+                () = e.hold() => tracing::warn!(
+                    identity = %opts.identity,
+                    "lost the leader lease: controllers stopped, a candidate again"
+                ),
             }
         }
     };
-    let outcome = tokio::select! {
-        outcome = work => outcome,
-        () = shutdown => {
-            tracing::info!("stopping: controllers stopped");
-            Ok(())
-        }
-    };
-    if let Some(e) = &elector
-        && outcome.is_ok()
-    {
+    tokio::select! {
+        () = work => tracing::warn!("the controllers stopped"),
+        () = shutdown => tracing::info!("stopping: controllers stopped"),
+    }
+    if let Some(e) = &elector {
         match tokio::time::timeout(RELEASE_TIMEOUT, e.release()).await {
-            Ok(Ok(())) => tracing::info!("lease released"),
+            Ok(Ok(())) => tracing::info!("lease released (if held)"),
             Ok(Err(err)) => tracing::warn!("releasing the lease: {err}"),
             Err(_) => {
                 tracing::warn!("releasing the lease: no answer in time; it expires by itself")
             }
         }
     }
-    outcome
+    Ok(())
 }
 
 /// The two controllers over shared caches of Services, Eips and Namespaces, until a

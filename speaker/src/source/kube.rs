@@ -13,7 +13,7 @@ use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{Node, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::reflector::{self, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
@@ -32,8 +32,7 @@ where
 {
     let (reader, writer) = reflector::store();
     let kind = K::kind(&K::DynamicType::default()).to_string();
-    let stream = watcher(api, config)
-        .default_backoff()
+    let stream = api::watch::retrying(watcher(api, config))
         // Managed fields are half of most objects and never read here.
         .map_ok(|ev| ev.modify(|o| o.managed_fields_mut().clear()));
     let stream = reflector::reflector(writer, stream);

@@ -1,32 +1,26 @@
 //! Berth in Kubernetes mode on a real control plane: the interop star (router `r` running
 //! BIRD, nodes `n1..`, client `c`) plus a control-plane namespace `cp` on a management bridge
 //! that every node reaches, with etcd, kube-apiserver and kube-controller-manager from the
-//! testbed's `berth-controlplane`. The shipped `deploy/crds`, `deploy/namespace.yaml` and
-//! `deploy/rbac` are applied unchanged; `berth-controller` (in `cp`, like a control-plane
-//! node's pod) and `berth-speaker` (one per node namespace) run with their ServiceAccounts'
-//! tokens from the TokenRequest API, never as admin. Reads go through the admin's HTTPS client
-//! ([`ControlPlane::get`]), writes through `kubectl`.
+//! testbed's `berth-controlplane`, and Berth installed from `deploy/` as a user would
+//! ([`testbed::incluster`]): `berth-controller` runs in `cp` (like a control-plane node's
+//! pod) and `berth-speaker` in each node namespace, with their ServiceAccounts' tokens. Reads
+//! go through the admin's HTTPS client ([`ControlPlane::get`]), writes through `kubectl`.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use ipnetwork::IpNetwork;
 use serde_json::Value;
+use testbed::Lab;
+use testbed::incluster::{self, Daemon, Install};
 use testbed::k8s::{ControlPlane, ControlPlaneConfig};
-use testbed::lab::Process;
 use testbed::router::bird::Bird;
-use testbed::{Lab, Netns};
 
 use super::{NODE_AS, ROUTER_AS, link_addresses, router_config, star, workspace_bin};
 
 /// The control plane's address on the management bridge.
 pub const CP_ADDRESS: &str = "10.99.0.1";
-/// Where a speaker serves its admin API inside its node namespace.
-pub const SPEAKER_ADMIN: &str = "127.0.0.1:7473";
-/// Where a speaker serves metrics and health inside its node namespace.
-pub const SPEAKER_METRICS: &str = "127.0.0.1:7472";
 /// The pool every test allocates from.
 pub const POOL: &str = "10.0.0.96/28";
 /// The namespace of the test's Services.
@@ -36,23 +30,15 @@ pub const TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a daemon may take to exit on SIGTERM (issue 22: 2 s in every state).
 pub const SIGTERM_BOUND: Duration = Duration::from_secs(2);
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
-}
-
 /// A lab with a control plane, Berth's CRDs and RBAC installed, a Node object per node, a
 /// BIRD router with a session configured per node, the `default` BgpConf, one BgpPeer per
 /// node and the pool [`POOL`]; no Berth process runs yet.
 pub struct Cluster {
-    /// Dropped last (fields drop in order): processes in it die with it.
+    /// Dropped first (fields drop in order), so no Berth process outlives its API server.
     pub cp: ControlPlane,
     pub router: Bird,
     pub nodes: usize,
-    controller_kubeconfig: PathBuf,
-    speaker_kubeconfig: PathBuf,
+    install: Install,
     pub lab: Lab,
 }
 
@@ -80,14 +66,13 @@ impl Cluster {
             ControlPlaneConfig::new(CP_ADDRESS.parse().unwrap()),
         )
         .unwrap_or_else(|e| panic!("control plane: {e}"));
-        install(&cp);
+        let install = incluster::install(&cp).unwrap_or_else(|e| panic!("install: {e}"));
         let router = Bird::start(lab.netns("r").unwrap(), &router_config(nodes)).unwrap();
         let mut objects = vec![format!(
             "apiVersion: network.kubesphere.io/v1alpha2\nkind: BgpConf\nmetadata: {{name: default}}\n\
              spec: {{as: {NODE_AS}}}\n"
         )];
         for i in 1..=nodes {
-            objects.push(node_object(i));
             objects.push(peer_object(i));
         }
         objects.push(format!(
@@ -100,32 +85,13 @@ impl Cluster {
         cp.apply(&objects.join("---\n")).unwrap();
         for i in 1..=nodes {
             let (_, n4, _, _) = link_addresses(i);
-            let status = format!(
-                r#"{{"status":{{"addresses":[{{"type":"InternalIP","address":"{n4}"}}],"conditions":[{{"type":"Ready","status":"True","reason":"KubeletReady","message":"test"}}]}}}}"#
-            );
-            cp.kubectl(&[
-                "patch",
-                "node",
-                &format!("n{i}"),
-                "--subresource=status",
-                "--type=merge",
-                "-p",
-                &status,
-            ])
-            .unwrap();
+            incluster::add_node(&cp, &format!("n{i}"), n4, &BTreeMap::new()).unwrap();
         }
-        let controller_kubeconfig = cp
-            .service_account_kubeconfig("berth-system", "berth-controller")
-            .unwrap();
-        let speaker_kubeconfig = cp
-            .service_account_kubeconfig("berth-system", "berth-speaker")
-            .unwrap();
         Cluster {
             cp,
             router,
             nodes,
-            controller_kubeconfig,
-            speaker_kubeconfig,
+            install,
             lab,
         }
     }
@@ -138,55 +104,27 @@ impl Cluster {
 
     /// Same, with more arguments.
     pub fn controller_with(&self, replica: u16, extra: &[&str]) -> Daemon {
-        let netns = self.lab.netns("cp").unwrap();
-        let mut args = vec![
-            "--identity".to_string(),
-            format!("replica-{replica}"),
-            "--lease-namespace".into(),
-            "berth-system".into(),
-            "--metrics-addr".into(),
-            format!("127.0.0.1:{}", 9090 + replica),
-            "--log-format".into(),
-            "json".into(),
-        ];
-        args.extend(extra.iter().map(|a| (*a).to_string()));
-        Daemon::start(
-            netns,
-            "berth-controller",
-            &format!("controller-{replica}"),
-            args,
-            &self.controller_kubeconfig,
+        Daemon::controller(
+            self.lab.netns("cp").unwrap(),
+            &workspace_bin("berth-controller"),
+            &self.install,
+            replica,
+            extra,
         )
+        .unwrap()
     }
 
-    /// Starts `berth-speaker` on node `i` with the speaker's ServiceAccount.
+    /// Starts `berth-speaker` on node `i` with the speaker's ServiceAccount (no drain: SIGTERM
+    /// closes the sessions at once).
     pub fn speaker(&self, i: usize) -> Daemon {
-        let netns = self.lab.netns(&format!("n{i}")).unwrap();
-        let dir = netns.dir().unwrap();
-        let args = [
-            "--node-name",
+        Daemon::speaker(
+            self.lab.netns(&format!("n{i}")).unwrap(),
+            &workspace_bin("berth-speaker"),
+            &self.install,
             &format!("n{i}"),
-            "--admin-addr",
-            SPEAKER_ADMIN,
-            "--metrics-addr",
-            SPEAKER_METRICS,
-            "--drain-seconds",
-            "0",
-            "--log-format",
-            "json",
-            "--restart-marker",
-            &dir.join("restart-marker").to_string_lossy(),
-        ]
-        .iter()
-        .map(|a| (*a).to_string())
-        .collect();
-        Daemon::start(
-            netns,
-            "berth-speaker",
-            "speaker",
-            args,
-            &self.speaker_kubeconfig,
+            0,
         )
+        .unwrap()
     }
 
     /// An object as JSON (`None` when it does not exist), read with the admin's client.
@@ -322,53 +260,6 @@ impl Cluster {
     }
 }
 
-/// Applies the shipped CRDs (server-side, checking that kube-apiserver prints no warning),
-/// the namespace and the RBAC, and waits until the CRDs are served.
-fn install(cp: &ControlPlane) {
-    let crds = repo().join("deploy/crds");
-    let output = std::process::Command::new(cp.binary())
-        .arg("kubectl")
-        .arg("--kubeconfig")
-        .arg(cp.admin_kubeconfig())
-        .args(["apply", "--server-side", "-f"])
-        .arg(&crds)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "the API server refused deploy/crds: {stderr}"
-    );
-    assert!(
-        !stderr.contains("Warning"),
-        "applying deploy/crds printed warnings: {stderr}"
-    );
-    for name in ["eips", "bgpconfs", "bgppeers"] {
-        cp.kubectl(&[
-            "wait",
-            "--for=condition=Established",
-            "--timeout=30s",
-            &format!("crd/{name}.network.kubesphere.io"),
-        ])
-        .unwrap();
-    }
-    for file in ["deploy/namespace.yaml", "deploy/rbac"] {
-        cp.kubectl(&[
-            "apply",
-            "--server-side",
-            "-f",
-            &repo().join(file).to_string_lossy(),
-        ])
-        .unwrap();
-    }
-}
-
-fn node_object(i: usize) -> String {
-    format!(
-        "apiVersion: v1\nkind: Node\nmetadata:\n  name: n{i}\n  labels: {{kubernetes.io/hostname: n{i}}}\n"
-    )
-}
-
 /// Node `i`'s session to the router: one BgpPeer per node (each node has its own link).
 fn peer_object(i: usize) -> String {
     let (r4, n4, _, _) = link_addresses(i);
@@ -381,162 +272,42 @@ fn peer_object(i: usize) -> String {
     )
 }
 
-/// A Berth daemon running in a lab namespace with a kubeconfig, its JSON log in the
-/// namespace's runtime directory. Dropping it kills it.
-pub struct Daemon {
-    netns: Netns,
-    binary: &'static str,
-    args: Vec<String>,
-    kubeconfig: PathBuf,
-    log: PathBuf,
-    process: Process,
+/// What the tests check on every daemon beside the lab part's own API.
+pub trait DaemonChecks {
+    /// SIGTERM; returns how long it took to exit (panics past 10 s).
+    fn stop(&mut self) -> Duration;
+    /// Fails if the API server refused any of its requests.
+    fn assert_no_forbidden(&self);
+    /// A GET on an HTTP endpoint it serves in its namespace; the body of a 200 answer.
+    fn http_get(&self, addr: &str, path: &str) -> Option<String>;
 }
 
-impl Daemon {
-    fn start(
-        netns: &Netns,
-        binary: &'static str,
-        name: &str,
-        args: Vec<String>,
-        kubeconfig: &std::path::Path,
-    ) -> Daemon {
-        let log = netns.dir().unwrap().join(format!("{name}.log"));
-        let process = spawn(netns, binary, &args, kubeconfig, &log);
-        Daemon {
-            netns: netns.clone(),
-            binary,
-            args,
-            kubeconfig: kubeconfig.to_path_buf(),
-            log,
-            process,
-        }
+impl DaemonChecks for Daemon {
+    fn stop(&mut self) -> Duration {
+        self.sigterm(Duration::from_secs(10))
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
-    /// Whether it still runs.
-    pub fn alive(&mut self) -> bool {
-        self.process.running()
-    }
-
-    /// Starts it again with the same arguments if it has exited (what the kubelet does for a
-    /// pod's container); returns whether it had to.
-    pub fn restart_if_exited(&mut self) -> bool {
-        if self.process.running() {
-            return false;
-        }
-        self.process = spawn(
-            &self.netns,
-            self.binary,
-            &self.args,
-            &self.kubeconfig,
-            &self.log,
-        );
-        true
-    }
-
-    /// Starts it again (after [`Daemon::kill`] or [`Daemon::sigterm`]).
-    pub fn start_again(&mut self) {
-        assert!(!self.process.running(), "{} still runs", self.binary);
-        self.process = spawn(
-            &self.netns,
-            self.binary,
-            &self.args,
-            &self.kubeconfig,
-            &self.log,
-        );
-    }
-
-    /// SIGKILL.
-    pub fn kill(&mut self) {
-        self.process.kill();
-    }
-
-    /// SIGTERM; returns how long it took to exit (panics if it has not within 10 s).
-    pub fn sigterm(&mut self) -> Duration {
-        let start = Instant::now();
-        self.process.signal(libc::SIGTERM).unwrap();
+    fn assert_no_forbidden(&self) {
+        let refused = self.forbidden();
         assert!(
-            self.process.wait_exit(Duration::from_secs(10)),
-            "{} still runs 10 s after SIGTERM\n{}",
-            self.binary,
-            self.log_tail()
-        );
-        start.elapsed()
-    }
-
-    /// Its whole log.
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// The last lines of its log, for failure messages.
-    pub fn log_tail(&self) -> String {
-        let text = self.log();
-        let lines: Vec<&str> = text.lines().collect();
-        format!(
-            "last lines of {}:\n{}",
-            self.log.display(),
-            lines[lines.len().saturating_sub(30)..].join("\n")
-        )
-    }
-
-    /// Waits until its log has a line containing `needle`.
-    pub fn wait_log(&mut self, needle: &str, timeout: Duration) {
-        let found = testbed::wait::until(&format!("{needle:?} in the log"), timeout, || {
-            Ok(self.log().contains(needle).then_some(()))
-        });
-        if let Err(e) = found {
-            let state = if self.alive() { "running" } else { "exited" };
-            panic!("{e} ({} {state})\n{}", self.binary, self.log_tail());
-        }
-    }
-
-    /// Fails if the API server refused any of its requests (RBAC): least privilege must be
-    /// enough.
-    pub fn assert_no_forbidden(&self) {
-        let log = self.log();
-        assert!(
-            !log.contains("403") && !log.contains("orbidden"),
-            "{} was refused by the API server:\n{}",
-            self.binary,
-            self.log_tail()
+            refused.is_empty(),
+            "the API server refused requests:\n{}",
+            refused.join("\n")
         );
     }
 
-    /// A GET on an HTTP endpoint the daemon serves in its namespace.
-    pub fn http_get(&self, addr: &str, path: &str) -> Option<String> {
+    fn http_get(&self, addr: &str, path: &str) -> Option<String> {
         let (addr, path) = (addr.to_string(), path.to_string());
         let answer = self
-            .netns
-            .run(move || speaker::http::get(&addr, &path, Duration::from_secs(2)))
+            .netns()
+            .run(move || speaker::http::get(&addr, &path, Duration::from_secs(10)))
             .ok()?;
         match answer {
             Ok((200, body)) => Some(body),
             _ => None,
         }
     }
-}
-
-fn spawn(
-    netns: &Netns,
-    binary: &str,
-    args: &[String],
-    kubeconfig: &std::path::Path,
-    log: &std::path::Path,
-) -> Process {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .unwrap();
-    let mut command = netns.command(workspace_bin(binary));
-    command
-        .args(args)
-        .env("KUBECONFIG", kubeconfig)
-        .env("POD_NAMESPACE", "berth-system")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::from(log.try_clone().unwrap()))
-        .stderr(Stdio::from(log));
-    Process::spawn(format!("{binary} in {}", netns.node()), command).unwrap()
 }
 
 /// The value of a counter or gauge in a Prometheus text page.
