@@ -179,16 +179,17 @@ impl Daemon {
 
     /// `berth-speaker` for node `node` in its namespace: admin API on `127.0.0.1:7473`,
     /// metrics on `127.0.0.1:7472` (inside the namespace), its restart marker in the
-    /// namespace's directory, `--drain-seconds drain`, JSON logs.
+    /// namespace's directory, `--drain-seconds drain`, JSON logs, plus `extra`.
     pub fn speaker(
         netns: &Netns,
         binary: &Path,
         install: &Install,
         node: &str,
         drain: u64,
+        extra: &[&str],
     ) -> Result<Daemon> {
         let dir = netns.dir()?;
-        let args = [
+        let mut args: Vec<String> = [
             "--node-name",
             node,
             "--admin-addr",
@@ -205,6 +206,7 @@ impl Daemon {
         .iter()
         .map(|a| (*a).to_string())
         .collect();
+        args.extend(extra.iter().map(|a| (*a).to_string()));
         let log = dir.join("speaker.log");
         Daemon::start(netns, binary, args, &install.speaker_kubeconfig, log)
     }

@@ -123,6 +123,7 @@ impl Cluster {
             &self.install,
             &format!("n{i}"),
             0,
+            &[],
         )
         .unwrap()
     }
