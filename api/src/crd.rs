@@ -1,10 +1,12 @@
 //! The CustomResourceDefinitions as YAML, for `crdgen` and for tests: generated from the Rust
-//! types, with Kubernetes' integer formats put in ([`integer_format`]), and checked against what
-//! a kube-apiserver refuses or warns about ([`acceptance`]).
+//! types, with Kubernetes' integer formats put in ([`integer_format`]) and optional enums that
+//! kubectl takes ([`optional_enum`]), and checked against what a kube-apiserver or kubectl
+//! refuses or warns about ([`acceptance`]).
 
 pub mod acceptance;
 pub mod default_value;
 pub mod integer_format;
+pub mod optional_enum;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
@@ -26,6 +28,7 @@ pub fn all() -> Vec<(&'static str, CustomResourceDefinition)> {
                 .and_then(|s| s.open_api_v3_schema.as_mut());
             if let Some(root) = root {
                 integer_format::to_kubernetes(root);
+                optional_enum::to_kubernetes(root);
             }
         }
     }

@@ -14,7 +14,10 @@
 //!   it (the cost multiplies by their size), and every string, list or map the rule reads has
 //!   `maxLength` (or an `enum`), `maxItems` or `maxProperties`. Reads that cost the same whatever
 //!   the size — `has(x)`, `size(x)`, `x.size()` — need no bound. A rule naming a field the schema
-//!   does not declare would not compile, so that is reported too.
+//!   does not declare would not compile, so that is reported too;
+//! - no enum lists `null`: the server takes the CRD, but kubectl refuses it wherever it
+//!   validates on the client (`unknown object type "nil"`), and the server refuses a `null`
+//!   value all the same ([`super::optional_enum`]).
 //!
 //! It knows CRD schemas only, nothing of Berth's kinds.
 
@@ -118,6 +121,12 @@ impl Walk<'_> {
         }
         for message in bound_problems(schema) {
             self.report(path, message);
+        }
+        if schema.enum_.iter().flatten().any(|v| v.0.is_null()) {
+            self.report(
+                path,
+                "enum lists null: kubectl refuses the CRD (unknown object type \"nil\")".to_owned(),
+            );
         }
         if let Some(default) = &schema.default {
             for message in default_value::problems(&default.0, schema) {
@@ -427,6 +436,18 @@ mod tests {
             let problems = check(&crd);
             assert!(problems.is_empty(), "{file}: {problems:#?}");
         }
+    }
+
+    #[test]
+    fn null_among_enum_values_is_refused() {
+        let m = messages(json!({"type": "object", "properties": {
+            "p": {"type": "string", "nullable": true, "enum": ["a", null]}
+        }}));
+        assert_eq!(m.len(), 1, "{m:?}");
+        assert!(
+            m[0].starts_with("things.example.com/v1: .spec.p: enum lists null"),
+            "{m:?}"
+        );
     }
 
     #[test]
