@@ -11,6 +11,7 @@ use testbed::Lab;
 use testbed::router::{Neighbor, RouterConfig};
 
 pub mod berth;
+pub mod install;
 pub mod kube;
 pub mod nodes;
 
