@@ -24,10 +24,13 @@ fi
 
 scripts/check-deploy.sh
 
-step "tests"
+# Two tiers: `cargo test` alone runs the unprivileged tests (a laptop, no root); tests that
+# need root, network namespaces, the routers and the control plane are #[ignore]d with that
+# reason, and this command runs both tiers.
+step "tests (unprivileged and privileged tiers)"
 if command -v cargo-nextest >/dev/null 2>&1; then
-  cargo nextest run --workspace --locked --no-fail-fast
+  cargo nextest run --workspace --locked --no-fail-fast --run-ignored all
 else
-  cargo test --workspace --locked --no-fail-fast
+  cargo test --workspace --locked --no-fail-fast -- --include-ignored
 fi
 cargo test --workspace --locked --doc

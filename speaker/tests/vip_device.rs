@@ -38,6 +38,7 @@ fn ip(s: &str) -> IpAddr {
 }
 
 #[test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
 fn vips_go_on_and_come_off_a_device() {
     assert!(
         is_root(),

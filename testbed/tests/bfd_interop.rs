@@ -313,6 +313,7 @@ fn cut_and_heal(lab: &Lab, router: &dyn Router, router_bfd_up: &dyn Fn() -> usiz
 }
 
 #[test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
 fn frr_bfdd_sessions_come_up_and_a_silent_node_leaves_the_fib_on_bfd() {
     let lab = star("bfd-frr", NODES);
     let config = router_config();
@@ -331,6 +332,7 @@ fn frr_bfdd_sessions_come_up_and_a_silent_node_leaves_the_fib_on_bfd() {
 }
 
 #[test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
 fn bird_bfd_sessions_come_up_and_a_silent_node_leaves_the_fib_on_bfd() {
     let lab = star("bfd-bird", NODES);
     // BIRD's defaults are 10 ms RX / 100 ms TX × 5; ask for the same 300 ms × 3 as FRR.
@@ -351,6 +353,7 @@ fn bird_bfd_sessions_come_up_and_a_silent_node_leaves_the_fib_on_bfd() {
 /// another link (10.9.0.1 / fd00:9::1, one routed hop away), against FRR bfdd's
 /// `peer X multihop local-address Y`.
 #[test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
 fn frr_bfdd_multihop_sessions_come_up_over_ipv4_and_ipv6() {
     let lab = star("bfd-frr-mh", 1);
     let (_, n4, _, n6) = link_addresses(1);

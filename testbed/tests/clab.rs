@@ -34,6 +34,7 @@ fn tor_pair_speaker(n: usize) -> RouterConfig {
 }
 
 #[test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
 fn tor_pair_comes_up_and_spreads_a_vip_over_three_speakers() {
     let clab = ClabLab::up(&lab_file("tor-pair.clab.yml")).unwrap();
     assert_eq!(clab.name(), "tor-pair");
@@ -92,6 +93,7 @@ fn tor_pair_comes_up_and_spreads_a_vip_over_three_speakers() {
 }
 
 #[test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
 fn leaf_spine_converges_with_ecmp_across_both_spines() {
     let clab = ClabLab::up(&lab_file("leaf-spine.clab.yml")).unwrap();
     for spine in ["spine1", "spine2"] {
@@ -130,6 +132,7 @@ fn leaf_spine_converges_with_ecmp_across_both_spines() {
 }
 
 #[test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
 fn a_broken_topology_fails_with_a_clear_error_and_leaves_nothing_behind() {
     let dir = std::env::temp_dir().join(format!("clab-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -88,6 +88,7 @@ async fn eventually<T, F: Future<Output = Option<T>>>(
 }
 
 #[tokio::test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
 async fn kubectl_and_kube_clients_reach_the_api_server_through_the_forwarder() {
     let mut cluster = cluster("cp-basic", |_| {});
     let plane = &mut cluster.plane;
@@ -164,6 +165,7 @@ async fn kubectl_and_kube_clients_reach_the_api_server_through_the_forwarder() {
 }
 
 #[test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
 fn a_service_account_kubeconfig_works_from_a_node_namespace_under_rbac() {
     let cluster = cluster("cp-rbac", |_| {});
     let plane = &cluster.plane;
@@ -255,6 +257,7 @@ fn a_service_account_kubeconfig_works_from_a_node_namespace_under_rbac() {
 }
 
 #[tokio::test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
 async fn data_survives_restarts_of_the_api_server_and_of_etcd() {
     let mut cluster = cluster("cp-restart", |config| config.controller_manager = false);
     let plane = &mut cluster.plane;
@@ -326,6 +329,7 @@ async fn data_survives_restarts_of_the_api_server_and_of_etcd() {
 }
 
 #[tokio::test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
 async fn the_endpointslice_controller_publishes_a_ready_pod() {
     let mut cluster = cluster("cp-slices", |_| {});
     let client = cluster.plane.client().await.unwrap();

@@ -68,6 +68,7 @@ fn assert_ecmp(lab: &Lab, router: &dyn Router) {
 }
 
 #[test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
 fn bird_router_spreads_a_vip_over_three_gobgp_nodes() {
     let lab = star("ecmp-bird", NODES);
     let _responders = responders(&lab);
@@ -83,6 +84,7 @@ fn bird_router_spreads_a_vip_over_three_gobgp_nodes() {
 }
 
 #[test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
 fn frr_router_spreads_a_vip_over_three_bird_nodes() {
     let lab = star("ecmp-frr", NODES);
     let _responders = responders(&lab);

@@ -59,6 +59,7 @@ fn ecmp_against(lab: &Lab, router: &dyn Router) {
 }
 
 #[test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
 fn bird_router_spreads_vips_over_three_berth_speakers() {
     let lab = star("interop-bird", NODES);
     let router = Bird::start(lab.netns("r").unwrap(), &router_config(NODES)).unwrap();
@@ -66,6 +67,7 @@ fn bird_router_spreads_vips_over_three_berth_speakers() {
 }
 
 #[test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
 fn frr_router_spreads_vips_over_three_berth_speakers() {
     let lab = star("interop-frr", NODES);
     let router = Frr::start(lab.netns("r").unwrap(), &router_config(NODES)).unwrap();
@@ -73,6 +75,7 @@ fn frr_router_spreads_vips_over_three_berth_speakers() {
 }
 
 #[test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
 fn gobgp_router_holds_three_paths_from_berth_speakers() {
     let lab = star("interop-gobgp", NODES);
     let router = Gobgp::start(lab.netns("r").unwrap(), &router_config(NODES)).unwrap();
@@ -91,6 +94,7 @@ fn gobgp_router_holds_three_paths_from_berth_speakers() {
 }
 
 #[test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
 fn ibgp_session_with_frr_comes_up_and_carries_the_vip() {
     let lab = star("interop-ibgp", 1);
     let (_, n4, _, _) = link_addresses(1);
@@ -159,6 +163,7 @@ fn feeder_log(lab: &Lab) -> std::path::PathBuf {
 /// the table size; the bound is that, see `MAX_GROWTH_KIB`. Measured figures are printed
 /// and recorded in the testbed README.
 #[test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
 fn a_large_table_from_bird_is_received_in_full_and_the_speaker_memory_stays_flat() {
     const ROUTES: u32 = 200_000;
     // What may be in flight at once, independent of the table size: the connection
@@ -266,6 +271,7 @@ fn notifications_in(pcap: &std::path::Path) -> Vec<(u8, u8)> {
 /// made the kernel send a RST that lost the NOTIFICATION about half the time (BIRD then
 /// logged only "Connection closed"); see the testbed README.
 #[test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
 fn a_max_prefix_limit_below_the_table_ends_the_session_with_cease() {
     let lab = star("interop-maxpfx", 1);
     let (_tcpdump, pcap) = capture_bgp(&lab);
@@ -331,6 +337,7 @@ fn a_max_prefix_limit_below_the_table_ends_the_session_with_cease() {
 }
 
 #[test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
 fn a_speaker_cut_off_silently_loses_its_next_hop_at_hold_time_and_comes_back() {
     let lab = star("interop-holdtime", NODES);
     let router = Bird::start(lab.netns("r").unwrap(), &router_config(NODES)).unwrap();
@@ -374,6 +381,7 @@ fn a_speaker_cut_off_silently_loses_its_next_hop_at_hold_time_and_comes_back() {
 }
 
 #[test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
 fn exabgp_announces_and_withdraws_to_a_berth_speaker() {
     let lab = star("interop-exabgp", 1);
     let (r4, n4, _, _) = link_addresses(1);
@@ -428,6 +436,7 @@ enum Outcome {
 }
 
 #[test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
 fn malformed_updates_from_exabgp_get_the_rfc_7606_treatment_and_never_crash_the_speaker() {
     use Outcome::*;
     // (what, generic attribute ExaBGP adds to an otherwise valid UPDATE, expected outcome)

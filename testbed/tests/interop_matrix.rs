@@ -545,91 +545,109 @@ fn after_a_router_restart_every_vip_comes_back(kind: Kind) {
 }
 
 #[test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
 fn sigterm_removes_exactly_that_next_hop_and_a_restart_brings_it_back_with_bird() {
     sigterm_removes_exactly_that_next_hop(Kind::Bird);
 }
 
 #[test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
 fn sigterm_removes_exactly_that_next_hop_and_a_restart_brings_it_back_with_frr() {
     sigterm_removes_exactly_that_next_hop(Kind::Frr);
 }
 
 #[test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
 fn sigterm_removes_exactly_that_next_hop_and_a_restart_brings_it_back_with_gobgp() {
     sigterm_removes_exactly_that_next_hop(Kind::Gobgp);
 }
 
 #[test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
 fn sigkill_removes_exactly_that_next_hop_and_a_restart_brings_it_back_with_bird() {
     sigkill_removes_exactly_that_next_hop(Kind::Bird);
 }
 
 #[test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
 fn sigkill_removes_exactly_that_next_hop_and_a_restart_brings_it_back_with_frr() {
     sigkill_removes_exactly_that_next_hop(Kind::Frr);
 }
 
 #[test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
 fn sigkill_removes_exactly_that_next_hop_and_a_restart_brings_it_back_with_gobgp() {
     sigkill_removes_exactly_that_next_hop(Kind::Gobgp);
 }
 
 #[test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
 fn sigstop_keeps_that_next_hop_until_the_hold_time_then_loses_only_it_with_bird() {
     sigstop_loses_that_next_hop_at_hold_time(Kind::Bird);
 }
 
 #[test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
 fn sigstop_keeps_that_next_hop_until_the_hold_time_then_loses_only_it_with_frr() {
     sigstop_loses_that_next_hop_at_hold_time(Kind::Frr);
 }
 
 #[test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
 fn sigstop_keeps_that_next_hop_until_the_hold_time_then_loses_only_it_with_gobgp() {
     sigstop_loses_that_next_hop_at_hold_time(Kind::Gobgp);
 }
 
 #[test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
 fn md5_right_password_establishes_and_a_wrong_or_missing_one_never_does_with_bird() {
     md5_right_password_only(Kind::Bird);
 }
 
 #[test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
 fn md5_right_password_establishes_and_a_wrong_or_missing_one_never_does_with_frr() {
     md5_right_password_only(Kind::Frr);
 }
 
 #[test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
 fn md5_right_password_establishes_and_a_wrong_or_missing_one_never_does_with_gobgp() {
     md5_right_password_only(Kind::Gobgp);
 }
 
 #[test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
 fn graceful_restart_keeps_forwarding_through_a_crash_and_end_of_rib_clears_stale_with_bird() {
     graceful_restart_keeps_forwarding_and_end_of_rib_clears_stale(Kind::Bird);
 }
 
 #[test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
 fn graceful_restart_keeps_forwarding_through_a_crash_and_end_of_rib_clears_stale_with_frr() {
     graceful_restart_keeps_forwarding_and_end_of_rib_clears_stale(Kind::Frr);
 }
 
 #[test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
 fn graceful_restart_keeps_paths_through_a_crash_and_end_of_rib_clears_stale_with_gobgp() {
     graceful_restart_keeps_forwarding_and_end_of_rib_clears_stale(Kind::Gobgp);
 }
 
 #[test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
 fn after_a_router_restart_every_vip_comes_back_with_bird() {
     after_a_router_restart_every_vip_comes_back(Kind::Bird);
 }
 
 #[test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
 fn after_a_router_restart_every_vip_comes_back_with_frr() {
     after_a_router_restart_every_vip_comes_back(Kind::Frr);
 }
 
 #[test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
 fn after_a_router_restart_every_vip_comes_back_with_gobgp() {
     after_a_router_restart_every_vip_comes_back(Kind::Gobgp);
 }

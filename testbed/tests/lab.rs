@@ -42,6 +42,7 @@ fn tcp_roundtrip(lab: &Lab, server: &str, client: &str, addr: SocketAddr) -> Str
 }
 
 #[test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
 fn a_routed_lab_carries_packets_and_disappears_on_drop() {
     let mut lab = Lab::new("basic").unwrap();
     lab.add_namespace("a").unwrap();
@@ -121,6 +122,7 @@ fn a_routed_lab_carries_packets_and_disappears_on_drop() {
 }
 
 #[test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
 fn a_bridge_joins_several_namespaces_on_one_segment() {
     let mut lab = Lab::new("bridge").unwrap();
     lab.add_bridge("tor").unwrap();
@@ -141,6 +143,7 @@ fn a_bridge_joins_several_namespaces_on_one_segment() {
 }
 
 #[test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
 fn a_panicking_test_still_removes_its_lab() {
     let (tx, rx) = std::sync::mpsc::channel();
     let result = std::panic::catch_unwind(move || {
@@ -156,6 +159,7 @@ fn a_panicking_test_still_removes_its_lab() {
 }
 
 #[test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
 fn parallel_labs_use_the_same_node_names_without_clashing() {
     let workers: Vec<_> = (0..4)
         .map(|_| {
@@ -176,6 +180,7 @@ fn parallel_labs_use_the_same_node_names_without_clashing() {
 }
 
 #[test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
 fn leftovers_of_a_dead_run_are_swept_with_their_processes() {
     testbed::lab::require_root().unwrap();
     // A pid that surely is dead: a child that already exited and was reaped.

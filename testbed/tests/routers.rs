@@ -25,6 +25,7 @@ fn wait_route(router: &dyn Router, prefix: ipnetwork::IpNetwork, hops: usize) {
 }
 
 #[test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
 fn bird_router_learns_from_a_gobgp_node_over_ipv4_and_ipv6() {
     let lab = star("bird-gobgp", 1);
     let bird = Bird::start(lab.netns("r").unwrap(), &router_config(1)).unwrap();
@@ -52,6 +53,7 @@ fn bird_router_learns_from_a_gobgp_node_over_ipv4_and_ipv6() {
 }
 
 #[test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
 fn frr_router_learns_from_a_bird_node_and_survives_a_restart() {
     let lab = star("frr-bird", 1);
     let mut frr = Frr::start(lab.netns("r").unwrap(), &router_config(1)).unwrap();
@@ -73,6 +75,7 @@ fn frr_router_learns_from_a_bird_node_and_survives_a_restart() {
 }
 
 #[test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
 fn gobgp_router_and_exabgp_node_exchange_routes_through_the_api() {
     let lab = star("gobgp-exabgp", 1);
     let (r4, n4, _, _) = link_addresses(1);
@@ -107,6 +110,7 @@ fn gobgp_router_and_exabgp_node_exchange_routes_through_the_api() {
 }
 
 #[test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
 fn md5_passwords_decide_whether_a_session_comes_up() {
     let lab = star("md5", 2);
     let (_, n1, _, _) = link_addresses(1);
@@ -153,6 +157,7 @@ fn md5_passwords_decide_whether_a_session_comes_up() {
 }
 
 #[test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
 fn frr_starts_bfdd_for_bfd_neighbours() {
     let lab = star("frr-bfd", 1);
     let (_, n4, _, _) = link_addresses(1);

@@ -30,6 +30,7 @@ fn manifests() -> String {
 }
 
 #[test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
 fn speaker_with_bfd_enabled_reaches_bfd_up_with_frr_bfdd() {
     let speaker_bin = workspace_bin("berth-speaker");
     let berthctl = workspace_bin("berthctl");
