@@ -102,6 +102,7 @@ fn shown<'a>(stdout: &'a str, command: &str) -> Vec<&'a str> {
 }
 
 #[test]
+#[ignore = "needs root, network namespaces, the routers and the test control plane: ./test.sh runs it, or cargo test -p testbed --test demo -- --include-ignored"]
 fn the_cluster_demo_shows_the_external_ip_and_spreads_connections() {
     let stdout = run_demo(&[]);
     // `kubectl get svc -n web`: the Service's row has an EXTERNAL-IP from demo-pool.
@@ -136,6 +137,7 @@ fn the_cluster_demo_shows_the_external_ip_and_spreads_connections() {
 }
 
 #[test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it, or cargo test -p testbed --test demo -- --include-ignored"]
 fn the_standalone_demo_spreads_connections_without_kubernetes() {
     let stdout = run_demo(&["--standalone"]);
     assert!(!stdout.contains("kubectl"), "{stdout}");
