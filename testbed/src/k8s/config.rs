@@ -33,6 +33,11 @@ pub struct ControlPlaneConfig {
     pub controllers: Vec<String>,
     /// How long the API server gets to become ready, at start and after a restart.
     pub ready_timeout: Duration,
+    /// Whether kube-apiserver writes an audit log (default no): every request at level
+    /// `Metadata` (who, verb, resource, subresource, response code; no bodies), as JSON lines
+    /// in [`super::ControlPlane::audit_log_path`]. For tests that check what a client really
+    /// does with its rights.
+    pub audit: bool,
 }
 
 impl ControlPlaneConfig {
@@ -52,6 +57,7 @@ impl ControlPlaneConfig {
                 .map(|c| (*c).to_string())
                 .collect(),
             ready_timeout: Duration::from_secs(60),
+            audit: false,
         }
     }
 

@@ -126,6 +126,13 @@ impl ControlPlane {
             &manager_config,
             true,
         )?;
+        if config.audit {
+            pki::write_file(
+                &dir.join(flags::AUDIT_POLICY),
+                flags::AUDIT_POLICY_TEXT,
+                false,
+            )?;
+        }
 
         let mut plane = ControlPlane {
             netns: netns.clone(),
@@ -218,6 +225,12 @@ impl ControlPlane {
     /// The log (stdout and stderr, all runs appended) of `component`.
     pub fn log_path(&self, component: Component) -> PathBuf {
         self.dir.join(format!("{}.log", component.program()))
+    }
+
+    /// kube-apiserver's audit log (JSON lines, one per request and stage; see
+    /// [`ControlPlaneConfig::audit`]), if auditing is on.
+    pub fn audit_log_path(&self) -> Option<PathBuf> {
+        self.config.audit.then(|| self.dir.join(flags::AUDIT_LOG))
     }
 
     /// The pid of `component`, if it is running.
@@ -501,6 +514,7 @@ impl ControlPlane {
                     advertise: self.config.address,
                     bind: self.config.bind,
                     service_cidrs: &self.config.service_cidrs,
+                    audit: self.config.audit,
                 },
             ),
             Component::ControllerManager => {

@@ -17,6 +17,18 @@ pub(crate) const ETCD_PEER_PORT: u16 = 2380;
 /// The issuer of service-account tokens, the one kubeadm clusters use.
 pub(crate) const SERVICE_ACCOUNT_ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
 
+/// The audit policy kube-apiserver reads when auditing is on.
+pub(crate) const AUDIT_POLICY: &str = "audit-policy.yaml";
+/// The audit log kube-apiserver writes when auditing is on (JSON lines).
+pub(crate) const AUDIT_LOG: &str = "audit.log";
+
+/// The audit policy: every request at level `Metadata` (no bodies). The `RequestReceived`
+/// stage is left out, so each request is recorded with its response code: once when it
+/// completes, and a watch also once when it is established (`ResponseStarted`), so an open
+/// watch shows up before it ends.
+pub(crate) const AUDIT_POLICY_TEXT: &str = "apiVersion: audit.k8s.io/v1\nkind: Policy\n\
+omitStages: [RequestReceived]\nrules:\n  - level: Metadata\n";
+
 /// The kubeconfig kube-controller-manager uses.
 pub(crate) const CONTROLLER_MANAGER_KUBECONFIG: &str = "controller-manager.kubeconfig";
 
@@ -73,6 +85,9 @@ pub(crate) struct ApiServerFlags<'a> {
     pub(crate) bind: SocketAddr,
     /// Service ClusterIP ranges, primary family first.
     pub(crate) service_cidrs: &'a [IpNetwork],
+    /// Whether to write the audit log ([`AUDIT_LOG`] by the policy [`AUDIT_POLICY`], both
+    /// in the directory).
+    pub(crate) audit: bool,
 }
 
 /// kube-apiserver with certificates from `dir`, etcd on loopback, Node and RBAC authorization
@@ -87,7 +102,7 @@ pub(crate) fn apiserver(dir: &Path, flags: &ApiServerFlags<'_>) -> Vec<String> {
         .iter()
         .map(ToString::to_string)
         .collect();
-    vec![
+    let mut args: Vec<String> = vec![
         "kube-apiserver".into(),
         format!("--etcd-servers={}", etcd_url()),
         format!("--secure-port={}", flags.bind.port()),
@@ -105,7 +120,17 @@ pub(crate) fn apiserver(dir: &Path, flags: &ApiServerFlags<'_>) -> Vec<String> {
         "--allow-privileged=true".into(),
         "--shutdown-delay-duration=0s".into(),
         "--profiling=false".into(),
-    ]
+    ];
+    if flags.audit {
+        args.extend([
+            format!("--audit-policy-file={}", file(AUDIT_POLICY)),
+            format!("--audit-log-path={}", file(AUDIT_LOG)),
+            "--audit-log-format=json".into(),
+            // Written as requests complete, so a test reads everything up to now.
+            "--audit-log-mode=blocking".into(),
+        ]);
+    }
+    args
 }
 
 /// kube-controller-manager with its own client certificate (in its kubeconfig), running
@@ -145,9 +170,11 @@ mod tests {
                 advertise: "10.250.0.1".parse().expect("ip"),
                 bind: "0.0.0.0:6443".parse().expect("addr"),
                 service_cidrs: &cidrs,
+                audit: false,
             },
         );
         assert_eq!(args[0], "kube-apiserver");
+        assert!(!args.iter().any(|a| a.starts_with("--audit")));
         for flag in [
             "--service-cluster-ip-range=10.96.0.0/16,fd00:10:96::/108",
             "--advertise-address=10.250.0.1",
@@ -166,6 +193,30 @@ mod tests {
                 .iter()
                 .any(|a| a.starts_with("--disable-admission-plugins"))
         );
+    }
+
+    #[test]
+    fn auditing_logs_json_lines_by_the_policy_in_the_directory() {
+        let args = apiserver(
+            Path::new("/run/cp"),
+            &ApiServerFlags {
+                advertise: "10.250.0.1".parse().expect("ip"),
+                bind: "0.0.0.0:6443".parse().expect("addr"),
+                service_cidrs: &[],
+                audit: true,
+            },
+        );
+        for flag in [
+            "--audit-policy-file=/run/cp/audit-policy.yaml",
+            "--audit-log-path=/run/cp/audit.log",
+            "--audit-log-format=json",
+        ] {
+            assert!(
+                args.iter().any(|a| a == flag),
+                "{flag} missing from {args:?}"
+            );
+        }
+        assert!(AUDIT_POLICY_TEXT.contains("level: Metadata"));
     }
 
     #[test]

@@ -45,6 +45,18 @@ pub struct Cluster {
 impl Cluster {
     /// Builds it all; panics (with the logs) on any failure.
     pub fn start(label: &str, nodes: usize) -> Cluster {
+        Self::start_with(label, nodes, |_| {})
+    }
+
+    /// [`Cluster::start`] with the control plane's settings changed by `configure` first
+    /// (e.g. auditing on).
+    pub fn start_with(
+        label: &str,
+        nodes: usize,
+        configure: impl FnOnce(&mut ControlPlaneConfig),
+    ) -> Cluster {
+        let mut config = ControlPlaneConfig::new(CP_ADDRESS.parse().unwrap());
+        configure(&mut config);
         let mut lab = star(label, nodes);
         lab.add_namespace("cp").unwrap();
         lab.add_bridge("mgmt").unwrap();
@@ -61,11 +73,8 @@ impl Cluster {
             )
             .unwrap();
         }
-        let cp = ControlPlane::start(
-            lab.netns("cp").unwrap(),
-            ControlPlaneConfig::new(CP_ADDRESS.parse().unwrap()),
-        )
-        .unwrap_or_else(|e| panic!("control plane: {e}"));
+        let cp = ControlPlane::start(lab.netns("cp").unwrap(), config)
+            .unwrap_or_else(|e| panic!("control plane: {e}"));
         let install = incluster::install(&cp).unwrap_or_else(|e| panic!("install: {e}"));
         let router = Bird::start(lab.netns("r").unwrap(), &router_config(nodes)).unwrap();
         let mut objects = vec![format!(
