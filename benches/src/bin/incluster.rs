@@ -336,24 +336,26 @@ async fn burst(
     futures::stream::iter(names.iter())
         .map(|n| {
             let (slices, pp) = (slices.clone(), pp.clone());
-            async move { slices.create(&pp, &endpoint_slice(n)).await.unwrap() }
+            async move { create(&slices, &pp, &endpoint_slice(n)).await }
         })
         .buffer_unordered(CONCURRENCY)
-        .collect::<Vec<_>>()
+        .collect::<Vec<u32>>()
         .await;
     settle(bench).await;
     let load = load_average();
     let base = [routers[0].count(), routers[1].count()];
     let target = [base[0] + count as u64, base[1] + count as u64];
     let sent = now_ns();
-    futures::stream::iter(names.iter())
+    let retries: u32 = futures::stream::iter(names.iter())
         .map(|n| {
             let (services, pp) = (services.clone(), pp.clone());
-            async move { services.create(&pp, &service(n)).await.unwrap() }
+            async move { create(&services, &pp, &service(n)).await }
         })
         .buffer_unordered(CONCURRENCY)
-        .collect::<Vec<_>>()
-        .await;
+        .collect::<Vec<u32>>()
+        .await
+        .iter()
+        .sum();
     let created = now_ns();
     let deadline = Instant::now() + Duration::from_secs(300);
     let mut fib = [None, None];
@@ -374,6 +376,7 @@ async fn burst(
         "from": "the first create call",
         "load_average_at_start": load,
         "all_created_ms": ms(sent, created),
+        "create_retries": retries,
         "all_status_written_ms": rel(status_all),
         "statuses_written": addressed,
         "tor1_first_ms": rel(first[0]),
@@ -384,6 +387,28 @@ async fn burst(
         "tor1_prefixes_at_end": routers[0].count().saturating_sub(base[0]),
         "tor2_prefixes_at_end": routers[1].count().saturating_sub(base[1]),
     })
+}
+
+/// Creates `object`, retrying refusals (the API server's flow control may answer 429 under
+/// a burst) up to 20 times; returns how many retries it took. Panics if it never succeeds.
+async fn create<K>(api: &Api<K>, pp: &PostParams, object: &K) -> u32
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    let mut retries = 0;
+    loop {
+        match api.create(pp, object).await {
+            Ok(_) => return retries,
+            Err(e) if retries < 20 => {
+                if retries == 0 {
+                    println!("create refused, retrying: {e}");
+                }
+                retries += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("create: {e}"),
+        }
+    }
 }
 
 struct Usage {
