@@ -149,9 +149,10 @@ pub struct EipStatus {
     /// Number of addresses in use.
     #[serde(default)]
     pub usage: u64,
-    /// Number of addresses the pool can hand out.
-    // The API server checks integers as int64: it refuses anything above i64::MAX here (an IPv6
-    // pool of /64 or wider), so writers must clamp to i64::MAX, not u64::MAX.
+    /// Number of addresses the pool can hand out; a larger pool (IPv6 /64 or wider) shows
+    /// 9223372036854775807, the largest integer the API takes.
+    // The API server checks integers as int64: it refuses anything above i64::MAX here, so
+    // writers clamp to i64::MAX (controller::decision::MAX_API_COUNT), not u64::MAX.
     #[serde(default)]
     pub pool_size: u64,
     /// Address → `"namespace/name"`; Services sharing an address are joined by `;`.

@@ -113,17 +113,51 @@ pub struct EipDecision {
     pub evicted: Vec<ServiceRef>,
 }
 
-/// The Eip status for a pool the allocator knows.
+/// The largest count the API server takes in an integer field: it checks every integer as
+/// int64, so a status with a larger one (the size of an IPv6 pool of /64 or wider, clamped to
+/// `u64::MAX`) was refused and the pool's status was never written.
+pub const MAX_API_COUNT: u64 = i64::MAX as u64;
+
+/// The Eip status for a pool the allocator knows. Counts past [`MAX_API_COUNT`] are written
+/// as that (documented on `status.poolSize`).
 pub fn eip_status(status: &PoolStatus) -> EipStatus {
-    let usage = u64::try_from(status.usage).unwrap_or(u64::MAX);
+    let clamp = |n: u128| u64::try_from(n).unwrap_or(u64::MAX).min(MAX_API_COUNT);
     EipStatus {
         occupied: status.occupied,
-        usage,
-        pool_size: u64::try_from(status.pool_size).unwrap_or(u64::MAX),
+        usage: clamp(status.usage as u128),
+        pool_size: clamp(status.pool_size),
         used: status.used.clone(),
         first_ip: status.first_ip.to_string(),
         last_ip: status.last_ip.to_string(),
         ready: true,
         v4: status.v4,
+    }
+}
+
+#[cfg(test)]
+mod api_count_tests {
+    use super::*;
+
+    fn status(pool_size: u128) -> PoolStatus {
+        PoolStatus {
+            usage: 1,
+            pool_size,
+            used: std::collections::BTreeMap::new(),
+            first_ip: "2001:db8::1".parse().expect("ip"),
+            last_ip: "2001:db8::ffff".parse().expect("ip"),
+            occupied: false,
+            v4: false,
+        }
+    }
+
+    /// Regression: a /64 pool (2^64 addresses) was written as u64::MAX, which the API server
+    /// refuses (int64), so the Eip's status was never written in a real cluster.
+    #[test]
+    fn sizes_past_int64_are_written_as_int64_max() {
+        assert_eq!(eip_status(&status(1 << 64)).pool_size, i64::MAX as u64);
+        assert_eq!(eip_status(&status(u128::MAX)).pool_size, i64::MAX as u64);
+        assert_eq!(eip_status(&status(256)).pool_size, 256);
+        let json = serde_json::to_value(eip_status(&status(1 << 64))).expect("json");
+        assert!(json["poolSize"].as_i64().is_some(), "{json}");
     }
 }

@@ -46,7 +46,7 @@ fn berth_objects() -> String {
             .to_string(),
         "apiVersion: network.kubesphere.io/v1alpha2\nkind: Eip\nmetadata:\n  name: v6\n  \
          annotations: {eip.openelb.kubesphere.io/is-default-eip: \"true\"}\n\
-         spec: {address: \"2001:db8:96::/124\"}\n"
+         spec: {address: \"2001:db8:96::/64\"}\n"
             .to_string(),
         format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {APP}}}\n"),
     ];
@@ -379,6 +379,17 @@ fn tor_pair_in_cluster_allocates_announces_spreads_and_follows_endpoints() {
         wait_hops(&clab, *ip, &[1, 2, 3], &speakers);
     }
     let v6 = *dual.iter().find(|ip| ip.is_ipv6()).unwrap();
+    // A /64 pool: its size (2^64) is past the API's int64; the status is still written.
+    testbed::wait::until("Eip v6 status", TIMEOUT, || {
+        let eip = get(&cp, "/apis/network.kubesphere.io/v1alpha2/eips/v6").unwrap();
+        Ok((eip["status"]["used"][v6.to_string()] == "web/dual").then_some(eip))
+    })
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e}: {:?}",
+            get(&cp, "/apis/network.kubesphere.io/v1alpha2/eips/v6")
+        )
+    });
     // The speakers put the VIP on `lo` (--vip-interface); answer on it.
     let _responders6: Vec<Responder> = NODES
         .iter()
