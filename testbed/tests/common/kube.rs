@@ -308,15 +308,26 @@ impl DaemonChecks for Daemon {
     }
 
     fn http_get(&self, addr: &str, path: &str) -> Option<String> {
-        let (addr, path) = (addr.to_string(), path.to_string());
-        let answer = self
-            .netns()
-            .run(move || speaker::http::get(&addr, &path, Duration::from_secs(10)))
-            .ok()?;
-        match answer {
-            Ok((200, body)) => Some(body),
-            _ => None,
+        // A few tries: on a loaded 2-core machine one GET can miss its deadline.
+        let mut last = String::new();
+        for _ in 0..5 {
+            let (a, p) = (addr.to_string(), path.to_string());
+            match self
+                .netns()
+                .run(move || speaker::http::get(&a, &p, Duration::from_secs(5)))
+            {
+                Ok(Ok((200, body))) => return Some(body),
+                Ok(Ok((status, body))) => last = format!("HTTP {status}: {body}"),
+                Ok(Err(e)) => last = e.to_string(),
+                Err(e) => last = e.to_string(),
+            }
+            std::thread::sleep(Duration::from_millis(500));
         }
+        eprintln!(
+            "GET {path} on {addr} in {} failed: {last}",
+            self.netns().node()
+        );
+        None
     }
 }
 
