@@ -154,17 +154,23 @@ fn escape(v: &str) -> String {
 
 /// Serves `GET /metrics` (and `/healthz`) on `listener` until the task is dropped.
 pub async fn serve(listener: tokio::net::TcpListener, metrics: Metrics) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     loop {
         let Ok((mut conn, _)) = listener.accept().await else {
             continue;
         };
         let metrics = metrics.clone();
         tokio::spawn(async move {
-            let mut buf = [0u8; 2048];
-            let n = conn.read(&mut buf).await.unwrap_or(0);
-            let request = String::from_utf8_lossy(&buf[..n]);
-            let path = request.split_whitespace().nth(1).unwrap_or("");
+            // The request head may come in several segments: read until its end (bounded in
+            // size and time), never a single read.
+            let Ok(Some(head)) = tokio::time::timeout(REQUEST_TIMEOUT, read_head(&mut conn))
+                .await
+                .map(Result::ok)
+                .map(Option::flatten)
+            else {
+                return;
+            };
+            let path = head.split_whitespace().nth(1).unwrap_or("");
             let (status, body) = match path {
                 "/metrics" => ("200 OK", metrics.render()),
                 "/healthz" | "/readyz" => ("200 OK", "ok\n".to_string()),
@@ -177,6 +183,27 @@ pub async fn serve(listener: tokio::net::TcpListener, metrics: Metrics) {
             let _ = conn.write_all(response.as_bytes()).await;
         });
     }
+}
+
+/// Longest request head accepted.
+const MAX_HEAD: usize = 8 * 1024;
+/// How long a client gets to send its request head.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Reads a request head up to its blank line; `None` when the peer closes first or sends more
+/// than [`MAX_HEAD`].
+async fn read_head(conn: &mut tokio::net::TcpStream) -> std::io::Result<Option<String>> {
+    use tokio::io::AsyncReadExt;
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = conn.read(&mut buf).await?;
+        if n == 0 || head.len() + n > MAX_HEAD {
+            return Ok(None);
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    Ok(Some(String::from_utf8_lossy(&head).into_owned()))
 }
 
 #[cfg(test)]
@@ -202,6 +229,30 @@ mod tests {
         server.abort();
         assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"), "{reply}");
         assert!(reply.contains("berth_allocations_total 1"), "{reply}");
+    }
+
+    /// Regression: the request line in two segments (as `write!` on a TcpStream sends it)
+    /// was answered 404 from the first segment alone.
+    #[tokio::test]
+    async fn a_request_head_in_pieces_is_read_whole() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let server = tokio::spawn(serve(listener, Metrics::default()));
+        let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        conn.set_nodelay(true).expect("nodelay");
+        conn.write_all(b"GET ").await.expect("write");
+        conn.flush().await.expect("flush");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        conn.write_all(b"/metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .expect("write");
+        let mut reply = String::new();
+        conn.read_to_string(&mut reply).await.expect("read");
+        server.abort();
+        assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"), "{reply}");
     }
 
     #[test]
