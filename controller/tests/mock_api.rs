@@ -535,9 +535,47 @@ async fn racing_candidates_cannot_both_win() {
     assert_eq!(winners, 1);
 }
 
+/// The whole controller (`cluster::run`) against the fake, never told to stop; `lease`
+/// turns leader election on.
+fn spawn_controller(
+    client: kube::Client,
+    lease: bool,
+    metrics: &Metrics,
+) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+    use controller::cluster::{ClusterOptions, run};
+    tokio::spawn(run(
+        client,
+        ClusterOptions {
+            class: ClassConfig::default(),
+            reporter: "berth-controller".into(),
+            identity: "replica-1".into(),
+            lease: lease.then(|| ("berth-system".into(), "berth-controller".into())),
+            lease_duration: Duration::from_secs(15),
+            renew_every: Duration::from_secs(5),
+        },
+        metrics.clone(),
+        std::future::pending(),
+    ))
+}
+
+/// Waits (20 s at most) until `shop/web` holds `ip` in its status.
+async fn wait_web_address(fake: &FakeApi, ip: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let svc = fake.get(&svc_path("shop", "web")).expect("svc");
+        if svc["status"]["loadBalancer"]["ingress"][0]["ip"] == ip {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no allocation: {svc}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test]
 async fn whole_controller_leads_lists_and_allocates() {
-    use controller::cluster::{ClusterOptions, run};
     let (client, fake) = FakeApi::start();
     fake.put(&eip_path("pool"), eip("pool", "10.0.0.0/24"));
     fake.put(&svc_path("shop", "web"), service("web", 1, json!({})));
@@ -546,31 +584,9 @@ async fn whole_controller_leads_lists_and_allocates() {
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}),
     );
     let metrics = Metrics::default();
-    let task = tokio::spawn(run(
-        client,
-        ClusterOptions {
-            class: ClassConfig::default(),
-            reporter: "berth-controller".into(),
-            identity: "replica-1".into(),
-            lease: Some(("berth-system".into(), "berth-controller".into())),
-            lease_duration: Duration::from_secs(15),
-            renew_every: Duration::from_secs(5),
-        },
-        metrics.clone(),
-        std::future::pending(),
-    ));
+    let task = spawn_controller(client, true, &metrics);
+    wait_web_address(&fake, "10.0.0.1").await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let svc = fake.get(&svc_path("shop", "web")).expect("svc");
-        if svc["status"]["loadBalancer"]["ingress"][0]["ip"] == "10.0.0.1" {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no allocation: {svc}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
     // Pool status is written by the coalescing writer shortly after.
     loop {
         let pool = fake.get(&eip_path("pool")).expect("pool");
@@ -597,25 +613,12 @@ async fn whole_controller_leads_lists_and_allocates() {
 /// controller never allocated anything again.
 #[tokio::test]
 async fn eip_list_answered_late_still_allocates() {
-    use controller::cluster::{ClusterOptions, run};
     let (client, fake) = FakeApi::start();
     fake.put(&eip_path("pool"), eip("pool", "10.0.0.0/24"));
     fake.put(&svc_path("shop", "web"), service("web", 1, json!({})));
     fake.hold_lists("/eips");
     let metrics = Metrics::default();
-    let task = tokio::spawn(run(
-        client,
-        ClusterOptions {
-            class: ClassConfig::default(),
-            reporter: "berth-controller".into(),
-            identity: "replica-1".into(),
-            lease: None,
-            lease_duration: Duration::from_secs(15),
-            renew_every: Duration::from_secs(5),
-        },
-        metrics.clone(),
-        std::future::pending(),
-    ));
+    let task = spawn_controller(client, false, &metrics);
     // Evidence that the Service list was answered and the Eip list is the one outstanding.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while !fake.calls().iter().any(|c| c.path == "/api/v1/services") {
@@ -624,17 +627,7 @@ async fn eip_list_answered_late_still_allocates() {
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
     fake.release_lists();
-    loop {
-        let svc = fake.get(&svc_path("shop", "web")).expect("svc");
-        if svc["status"]["loadBalancer"]["ingress"][0]["ip"] == "10.0.0.1" {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no allocation after the Eip list: {svc}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_web_address(&fake, "10.0.0.1").await;
     task.abort();
     assert!(metrics.render().contains("berth_allocations_total 1"));
 }
