@@ -24,11 +24,18 @@ pub struct Engine {
 impl Engine {
     /// Rebuilds every allocation from Eips and Service statuses, before any new allocation.
     ///
-    /// Only Services Berth handles count. Claims whose address lies in no pool, or that collide
+    /// Only Services Berth handles count; pools of Eips being deleted hand out nothing new.
+    /// Claims whose address lies in no pool, or that collide
     /// without a valid sharing key (the later Service loses), are refused with a Warning event;
     /// reconciling that Service afterwards gives it a fresh address or a failure event.
     pub fn rebuild(eips: &[EipView], services: &[ServiceView]) -> (Engine, Vec<Event>) {
-        let pools = eips.iter().map(|e| e.spec.clone());
+        // A Terminating Eip is admitted closed, as `reconcile_eip` leaves it: its Services
+        // keep their addresses, but nothing new comes from it, whichever runs first after a
+        // restart or a leader change.
+        let pools = eips.iter().map(|e| crate::ipam::PoolSpec {
+            disable: e.spec.disable || e.deleting,
+            ..e.spec.clone()
+        });
         let mut events = Vec::new();
         let claims = services
             .iter()

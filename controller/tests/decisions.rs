@@ -451,6 +451,32 @@ fn deciding_twice_changes_nothing() {
     assert!(d.events.is_empty(), "{:?}", d.events);
 }
 
+/// Regression (found in-cluster by `testbed/tests/kube_faults.rs`): after a restart or a
+/// leader change, the rebuild admitted a Terminating Eip as an open pool, so a Service
+/// reconciled before that Eip got an address from it.
+#[test]
+fn pool_being_deleted_hands_out_nothing_after_a_rebuild() {
+    let s = with_status(&service("default", "web", 1, json!({})), &["10.0.0.1"]);
+    let mut deleting = default_eip("pool", "10.0.0.0/24");
+    deleting.deleting = true;
+    deleting.has_finalizer = true;
+    let (mut engine, events) = Engine::rebuild(std::slice::from_ref(&deleting), &[view(&s)]);
+    assert!(events.is_empty(), "{events:?}");
+    // Its Service keeps its address; a new one gets nothing, before the Eip is reconciled.
+    assert_eq!(engine.reconcile_service(&view(&s)).failure, None);
+    assert_eq!(
+        engine.allocator().addresses_of(&key("default", "web"))[0].address,
+        ip("10.0.0.1")
+    );
+    let other = view(&service("default", "other", 2, json!({})));
+    assert_eq!(
+        engine.reconcile_service(&other).failure,
+        Some("PoolDisabled")
+    );
+    let d = engine.reconcile_eip(&deleting);
+    assert_eq!(d.finalizer, FinalizerChange::Keep);
+}
+
 #[test]
 fn unused_pool_that_vanished_hands_out_nothing_but_used_pool_stays() {
     let used = with_status(&service("default", "web", 1, json!({})), &["10.0.0.1"]);
