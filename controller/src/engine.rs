@@ -25,9 +25,9 @@ impl Engine {
     /// Rebuilds every allocation from Eips and Service statuses, before any new allocation.
     ///
     /// Only Services Berth handles count; pools of Eips being deleted hand out nothing new.
-    /// Claims whose address lies in no pool, or that collide
-    /// without a valid sharing key (the later Service loses), are refused with a Warning event;
-    /// reconciling that Service afterwards gives it a fresh address or a failure event.
+    /// Claims whose address lies in no pool, or that collide without a valid sharing key (the
+    /// later Service loses), are refused with a Warning event; reconciling that Service
+    /// afterwards gives it a fresh address or a failure event.
     pub fn rebuild(eips: &[EipView], services: &[ServiceView]) -> (Engine, Vec<Event>) {
         // A Terminating Eip is admitted closed, as `reconcile_eip` leaves it: its Services
         // keep their addresses, but nothing new comes from it, whichever runs first after a
