@@ -6,6 +6,7 @@
 
 pub mod bgpconf;
 pub mod bgppeer;
+pub mod class;
 pub mod condition;
 pub mod crd;
 pub mod eip;

@@ -13,40 +13,7 @@ use k8s_openapi::api::core::v1::Service;
 
 use crate::ipam::{PoolSpec, ServiceFacts, ServicePortFacts, ServiceRef};
 
-/// Which Services this controller handles.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ClassConfig {
-    /// The `spec.loadBalancerClass` Berth answers to ([`keys::LOAD_BALANCER_CLASS`] by default).
-    pub class: String,
-    /// Also handle LoadBalancer Services that have no class (Berth as the cluster's default).
-    pub default_class: bool,
-}
-
-impl Default for ClassConfig {
-    fn default() -> Self {
-        ClassConfig {
-            class: keys::LOAD_BALANCER_CLASS.to_string(),
-            default_class: false,
-        }
-    }
-}
-
-impl ClassConfig {
-    /// Whether a Service is Berth's: type LoadBalancer, and either our class, or no class with
-    /// OpenELB's opt-in annotation, or no class while Berth is the default.
-    ///
-    /// A Service with another class is never ours, even with the OpenELB annotation: the
-    /// class is the API's own ownership statement and another controller answers to it.
-    pub fn handles(&self, type_: Option<&str>, class: Option<&str>, opt_in: bool) -> bool {
-        if type_ != Some("LoadBalancer") {
-            return false;
-        }
-        match class.filter(|c| !c.is_empty()) {
-            Some(c) => c == self.class,
-            None => opt_in || self.default_class,
-        }
-    }
-}
+pub use api::class::ClassConfig;
 
 /// A Service as the decisions see it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,9 +44,7 @@ impl ServiceView {
         let meta = &svc.metadata;
         let annotations = meta.annotations.clone().unwrap_or_default();
         let spec = svc.spec.clone().unwrap_or_default();
-        let opt_in = annotations
-            .get(keys::OPENELB_OPT_IN)
-            .is_some_and(|v| v == keys::OPENELB_OPT_IN_VALUE);
+        let opt_in = api::class::opted_in(Some(&annotations));
         let managed = config.handles(
             spec.type_.as_deref(),
             spec.load_balancer_class.as_deref(),
@@ -174,23 +139,6 @@ impl EipView {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn class_rules() {
-        let c = ClassConfig::default();
-        assert!(c.handles(Some("LoadBalancer"), Some("berth.io/lb"), false));
-        assert!(c.handles(Some("LoadBalancer"), None, true));
-        assert!(!c.handles(Some("LoadBalancer"), None, false));
-        assert!(!c.handles(Some("LoadBalancer"), Some("other.io/lb"), true));
-        assert!(!c.handles(Some("ClusterIP"), Some("berth.io/lb"), true));
-        let d = ClassConfig {
-            default_class: true,
-            ..ClassConfig::default()
-        };
-        assert!(d.handles(Some("LoadBalancer"), None, false));
-        assert!(d.handles(Some("LoadBalancer"), Some(""), false));
-        assert!(!d.handles(Some("LoadBalancer"), Some("other.io/lb"), false));
-    }
 
     #[test]
     fn service_view_reads_fields() {

@@ -53,6 +53,7 @@ fn bench(c: &mut Criterion) {
         node_name: "n0".into(),
         namespace: "berth-system".into(),
         fallback_router_id: None,
+        ..NodeContext::default()
     };
     let before = cluster(usize::MAX);
     let after = cluster(0);

@@ -66,6 +66,7 @@ kind: Service
 metadata: {{namespace: web, name: a}}
 spec:
   type: LoadBalancer
+  loadBalancerClass: berth.io/lb
   ports: [{{port: 80}}]
 status:
   loadBalancer:

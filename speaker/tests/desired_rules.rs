@@ -439,6 +439,55 @@ fn other_classes_and_non_lb_services_are_left_alone() {
     assert!(d.vips.iter().all(|v| v.address != ip("192.0.2.11")));
 }
 
+/// The controller's rule, in the speaker too (issue 14 item 19): no class and no OpenELB
+/// opt-in is not Berth's unless Berth is the default class; a changed class is followed.
+#[test]
+fn the_class_rule_is_the_controllers() {
+    let mut objs = base();
+    if let Object::Service(s) = &mut objs[5]
+        && let Some(spec) = s.spec.as_mut()
+    {
+        spec.load_balancer_class = None;
+    }
+    let state = ClusterState::from_objects(objs.clone());
+    let d = desired(&ctx("n1"), &state);
+    assert_eq!(reason(&d, "192.0.2.10"), Reason::NotOptedIn);
+    let default_class = speaker::NodeContext {
+        class: api::class::ClassConfig {
+            default_class: true,
+            ..api::class::ClassConfig::default()
+        },
+        ..ctx("n1")
+    };
+    assert!(
+        desired(&default_class, &state)
+            .announce
+            .contains_key(&ip("192.0.2.10"))
+    );
+    if let Object::Service(s) = &mut objs[5]
+        && let Some(spec) = s.spec.as_mut()
+    {
+        spec.load_balancer_class = Some("example.com/lb".into());
+    }
+    let state = ClusterState::from_objects(objs);
+    let own = speaker::NodeContext {
+        class: api::class::ClassConfig {
+            class: "example.com/lb".into(),
+            default_class: false,
+        },
+        ..ctx("n1")
+    };
+    assert!(
+        desired(&own, &state)
+            .announce
+            .contains_key(&ip("192.0.2.10"))
+    );
+    assert!(matches!(
+        reason(&desired(&ctx("n1"), &state), "192.0.2.10"),
+        Reason::OtherClass { .. }
+    ));
+}
+
 #[test]
 fn ipv6_vips_go_only_to_sessions_carrying_ipv6() {
     let mut objs = base();

@@ -38,7 +38,8 @@ fn answer(path: &str) -> Value {
         "/api/v1/services" => list(
             "Service",
             json!([{"metadata": nsmeta("web", "a"),
-            "spec": {"type": "LoadBalancer", "ports": [{"port": 80}]},
+            "spec": {"type": "LoadBalancer", "loadBalancerClass": "berth.io/lb",
+                     "ports": [{"port": 80}]},
             "status": {"loadBalancer": {"ingress": [{"ip": "192.0.2.10"}]}}}]),
         ),
         "/apis/discovery.k8s.io/v1/endpointslices" => list(
@@ -154,6 +155,7 @@ async fn reflectors_publish_one_state_from_every_kind() {
         node_name: "n1".into(),
         namespace: "berth-system".into(),
         fallback_router_id: None,
+        ..speaker::NodeContext::default()
     };
     let d = speaker::desired(&ctx, &state);
     assert_eq!(d.problems, vec![]);

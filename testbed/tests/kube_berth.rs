@@ -316,3 +316,30 @@ fn sigterm_stops_each_daemon_within_two_seconds_in_every_state() {
     check("controller with unfilled caches", &mut unfilled);
     println!("SIGTERM to exit: {}", report.join(", "));
 }
+
+/// The class rule is one rule in both binaries (issue 14 item 19): with `--class
+/// example.com/lb` on the controller and the speaker, a Service of that class gets an address
+/// and reaches the router, and one of Berth's default class is left alone by both.
+#[test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
+fn a_changed_class_is_allocated_and_announced_and_the_default_class_is_left_alone() {
+    let cluster = Cluster::start("kube-class", 1);
+    let class = ["--class", "example.com/lb"];
+    let speaker = cluster.speaker_with(1, &class);
+    let mut controller = cluster.controller_with(1, &class);
+    cluster.create_service_of_class("default-class", "berth.io/lb");
+    cluster.create_service_of_class("own-class", "example.com/lb");
+    let (vip, _) = cluster.wait_address("own-class", &mut [&mut controller]);
+    cluster.wait_router(vip, 1, true, &speaker);
+    // Evidence the controller has seen the other one: the Service list holds both and the
+    // controller reconciled after own-class; its status stays empty and no finalizer is set.
+    let other = cluster.service("default-class").unwrap();
+    assert_eq!(
+        other["status"]["loadBalancer"],
+        serde_json::json!({}),
+        "{other}"
+    );
+    assert!(other["metadata"]["finalizers"].is_null(), "{other}");
+    controller.assert_no_forbidden();
+    speaker.assert_no_forbidden();
+}

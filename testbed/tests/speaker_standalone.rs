@@ -75,7 +75,7 @@ fn service(ips: &[IpAddr], local: bool, nodes: &[usize]) -> String {
         .collect();
     format!(
         "apiVersion: v1\nkind: Service\nmetadata: {{namespace: web, name: demo}}\nspec:\n  type: LoadBalancer\n  \
-         externalTrafficPolicy: {}\n  ports: [{{port: 80}}]\nstatus:\n  loadBalancer:\n    ingress: [{}]\n---\n\
+         loadBalancerClass: berth.io/lb\n  externalTrafficPolicy: {}\n  ports: [{{port: 80}}]\nstatus:\n  loadBalancer:\n    ingress: [{}]\n---\n\
          apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  namespace: web\n  name: demo-1\n  \
          labels: {{kubernetes.io/service-name: demo}}\naddressType: IPv4\nendpoints:{}",
         if local { "Local" } else { "Cluster" },

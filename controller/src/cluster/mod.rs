@@ -238,6 +238,9 @@ pub async fn reconcile_service(svc: Arc<Service>, ctx: Arc<Context>) -> Result<A
     }
     if let Some(reason) = decision.failure {
         ctx.metrics.failed(reason);
+        // The Warning Event says it on the Service; the log says it for the operator too.
+        let why: Vec<&str> = decision.events.iter().map(|e| e.message.as_str()).collect();
+        tracing::warn!(service = %view.key, reason, "no address: {}", why.join("; "));
     }
     let released = decision
         .events

@@ -46,6 +46,13 @@ struct Args {
     /// The speaker's namespace (where Secret references without a namespace point).
     #[arg(long, env = "POD_NAMESPACE", default_value = "berth-system")]
     namespace: String,
+    /// The `spec.loadBalancerClass` Berth handles (give the controller the same).
+    #[arg(long, default_value = api::keys::LOAD_BALANCER_CLASS)]
+    class: String,
+    /// Also handle LoadBalancer Services without a class (Berth as the default; give the
+    /// controller the same).
+    #[arg(long)]
+    default_class: bool,
     /// BGP port to listen on (overrides BgpConf spec.listenPort).
     #[arg(long)]
     listen_port: Option<u16>,
@@ -161,6 +168,10 @@ async fn main() -> anyhow::Result<()> {
         node_name: args.node_name.clone(),
         namespace: args.namespace.clone(),
         fallback_router_id,
+        class: api::class::ClassConfig {
+            class: args.class.clone(),
+            default_class: args.default_class,
+        },
     };
     let shared = Arc::new(Shared::default());
     serve(args.metrics_addr, shared.clone(), health_route).await?;

@@ -32,6 +32,8 @@ pub struct NodeContext {
     /// Router ID to use when neither `BgpConf.spec.routerId` nor an InternalIP gives one
     /// (found on the host through rtnetlink).
     pub fallback_router_id: Option<Ipv4Addr>,
+    /// Which Services are Berth's (`--class`, `--default-class`): the controller's rule.
+    pub class: api::class::ClassConfig,
 }
 
 /// An address family a session carries.

@@ -42,6 +42,9 @@ pub enum Reason {
         /// The class.
         class: String,
     },
+    /// The Service has no class and does not opt in (OpenELB's annotation), and Berth is not
+    /// the cluster's default class.
+    NotOptedIn,
     /// The address lies in no `Eip`.
     NoPool,
     /// The address's `Eip` is not announced over BGP.
@@ -98,6 +101,9 @@ impl fmt::Display for Reason {
             Reason::OtherClass { class } => {
                 write!(f, "loadBalancerClass {class:?} is not Berth's")
             }
+            Reason::NotOptedIn => f.write_str(
+                "no loadBalancerClass and no lb.kubesphere.io/v1alpha1: openelb, and Berth is not the default class",
+            ),
             Reason::NoPool => f.write_str("the address is in no Eip"),
             Reason::PoolNotBgp { pool } => write!(f, "Eip {pool} is not of protocol bgp"),
             Reason::PoolInvalid { pool, message } => write!(f, "Eip {pool} is invalid: {message}"),
@@ -301,10 +307,15 @@ pub fn vips(
             .copied()
             .unwrap_or_default();
         let class = spec.and_then(|s| s.load_balancer_class.as_deref());
+        let ours = ctx.class.handles(
+            Some("LoadBalancer"),
+            class,
+            api::class::opted_in(svc.metadata.annotations.as_ref()),
+        );
         for ip in ingress_ips(svc) {
             // Pools are visited by name, so overlapping pools resolve the same way always.
             let pool = pools.iter().find(|p| contains(&p.range, ip));
-            let verdict = decide(ip, class, pool, node, peers, local, counts);
+            let verdict = decide(ip, (ours, class), pool, node, peers, local, counts);
             let (reason, attrs) = match verdict {
                 Ok((reason, attrs)) => (reason, Some(attrs)),
                 Err(reason) => (reason, None),
@@ -329,18 +340,19 @@ pub fn vips(
 
 fn decide(
     ip: IpAddr,
-    class: Option<&str>,
+    (ours, class): (bool, Option<&str>),
     pool: Option<&Pool<'_>>,
     node: Option<&NodeFacts>,
     peers: &BTreeMap<IpAddr, DesiredPeer>,
     local: bool,
     counts: Ready,
 ) -> Result<(Reason, VipAttrs), Reason> {
-    if let Some(class) = class
-        && class != api::keys::LOAD_BALANCER_CLASS
-    {
-        return Err(Reason::OtherClass {
-            class: class.to_string(),
+    if !ours {
+        return Err(match class.filter(|c| !c.is_empty()) {
+            Some(class) => Reason::OtherClass {
+                class: class.to_string(),
+            },
+            None => Reason::NotOptedIn,
         });
     }
     let pool = pool.ok_or(Reason::NoPool)?;

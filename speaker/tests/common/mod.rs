@@ -35,7 +35,7 @@ pub fn service(ns: &str, name: &str, ips: &[&str], local: bool) -> Object {
     let ingress: String = ips.iter().map(|ip| format!("    - ip: {ip}\n")).collect();
     let policy = if local { "Local" } else { "Cluster" };
     Object::Service(Box::new(parse(&format!(
-        "kind: Service\nmetadata: {{namespace: {ns}, name: {name}}}\nspec:\n  type: LoadBalancer\n  externalTrafficPolicy: {policy}\n  ports: [{{port: 80}}]\nstatus:\n  loadBalancer:\n    ingress:\n{ingress}"
+        "kind: Service\nmetadata: {{namespace: {ns}, name: {name}}}\nspec:\n  type: LoadBalancer\n  loadBalancerClass: berth.io/lb\n  externalTrafficPolicy: {policy}\n  ports: [{{port: 80}}]\nstatus:\n  loadBalancer:\n    ingress:\n{ingress}"
     ))))
 }
 
@@ -105,6 +105,7 @@ pub fn ctx(name: &str) -> speaker::NodeContext {
         node_name: name.into(),
         namespace: "berth-system".into(),
         fallback_router_id: None,
+        ..speaker::NodeContext::default()
     }
 }
 

@@ -157,7 +157,7 @@ fn manifests(
         }
         docs.push(format!(
             "apiVersion: v1\nkind: Service\nmetadata: {{namespace: web, name: vips}}\nspec:\n  \
-             type: LoadBalancer\n  externalTrafficPolicy: Cluster\n  ports: [{{port: 80}}]\n\
+             type: LoadBalancer\n  loadBalancerClass: berth.io/lb\n  externalTrafficPolicy: Cluster\n  ports: [{{port: 80}}]\n\
              status:\n  loadBalancer:\n    ingress: [{}]\n",
             ingress.join(", ")
         ));

@@ -126,13 +126,18 @@ impl Cluster {
     /// Starts `berth-speaker` on node `i` with the speaker's ServiceAccount (no drain: SIGTERM
     /// closes the sessions at once).
     pub fn speaker(&self, i: usize) -> Daemon {
+        self.speaker_with(i, &[])
+    }
+
+    /// Same, with more arguments.
+    pub fn speaker_with(&self, i: usize, extra: &[&str]) -> Daemon {
         Daemon::speaker(
             self.lab.netns(&format!("n{i}")).unwrap(),
             &workspace_bin("berth-speaker"),
             &self.install,
             &format!("n{i}"),
             0,
-            &[],
+            extra,
         )
         .unwrap()
     }
@@ -151,6 +156,27 @@ impl Cluster {
     /// the pool named), with a ready endpoint on every node (an EndpointSlice of our own, as
     /// for a Service without selector); returns when the API server has it.
     pub fn create_service(&self, name: &str) -> Instant {
+        self.create_service_as(
+            name,
+            "  annotations:\n    lb.kubesphere.io/v1alpha1: openelb\n    \
+             eip.openelb.kubesphere.io/v1alpha2: pool\n",
+            "",
+        )
+    }
+
+    /// Creates a LoadBalancer Service `name` of `spec.loadBalancerClass: class` asking for the
+    /// pool, with a ready endpoint on every node.
+    pub fn create_service_of_class(&self, name: &str, class: &str) -> Instant {
+        self.create_service_as(
+            name,
+            "  annotations: {eip.openelb.kubesphere.io/v1alpha2: pool}\n",
+            &format!("  loadBalancerClass: {class}\n"),
+        )
+    }
+
+    /// A Service with `metadata_extra` and `spec_extra` (YAML lines, two-space indented) and
+    /// its EndpointSlice.
+    fn create_service_as(&self, name: &str, metadata_extra: &str, spec_extra: &str) -> Instant {
         let endpoints: Vec<String> = (1..=self.nodes)
             .map(|i| {
                 format!(
@@ -163,9 +189,8 @@ impl Cluster {
              name: {name}-1\n  labels: {{kubernetes.io/service-name: {name}, \
              endpointslice.kubernetes.io/managed-by: berth-test}}\naddressType: IPv4\n\
              ports: [{{port: 8080, protocol: TCP}}]\nendpoints:\n{}---\n\
-             apiVersion: v1\nkind: Service\nmetadata:\n  namespace: {APP_NS}\n  name: {name}\n  \
-             annotations:\n    lb.kubesphere.io/v1alpha1: openelb\n    \
-             eip.openelb.kubesphere.io/v1alpha2: pool\nspec:\n  type: LoadBalancer\n  \
+             apiVersion: v1\nkind: Service\nmetadata:\n  namespace: {APP_NS}\n  name: {name}\n\
+             {metadata_extra}spec:\n  type: LoadBalancer\n{spec_extra}  \
              externalTrafficPolicy: Cluster\n  ports: [{{port: 80, targetPort: 8080, protocol: TCP}}]\n",
             endpoints.concat()
         );
