@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use benches::incluster::cluster::Bench;
 use benches::incluster::fib_history::FibHistory;
-use benches::incluster::objects::{NAMESPACE, POOL, endpoint_slice, service};
+use benches::incluster::objects::{NAMESPACE, POOL, endpoint_slice, service, service_of_class};
 use benches::incluster::proc_usage::{self, ProcUsage};
 use benches::incluster::speaker_log::{self, Sync};
 use benches::incluster::stats::summary;
@@ -42,6 +42,7 @@ const POLL: Duration = Duration::from_millis(1);
 
 struct Args {
     one: usize,
+    control: usize,
     burst: usize,
     scale: usize,
     out: Option<PathBuf>,
@@ -50,6 +51,7 @@ struct Args {
 fn args() -> Args {
     let mut a = Args {
         one: 60,
+        control: 1000,
         burst: 1000,
         scale: 0,
         out: None,
@@ -60,10 +62,11 @@ fn args() -> Args {
         match flag.as_str() {
             "--one" => a.one = value().parse().unwrap(),
             "--burst" => a.burst = value().parse().unwrap(),
+            "--control" => a.control = value().parse().unwrap(),
             "--scale" => a.scale = value().parse().unwrap(),
             "--out" => a.out = Some(value().into()),
             other => panic!(
-                "unknown argument {other}; usage: incluster [--one N] [--burst N] [--scale N] [--out FILE]"
+                "unknown argument {other}; usage: incluster [--one N] [--control N] [--burst N] [--scale N] [--out FILE]"
             ),
         }
     }
@@ -126,7 +129,7 @@ fn main() {
                     one EndpointSlice with a ready endpoint on each of the 3 nodes",
         "fib_probe": "fib_triestat prefix count in each router's namespace every 1 ms",
         "burst_concurrency": CONCURRENCY,
-        "one": args.one, "burst": args.burst, "scale": args.scale,
+        "one": args.one, "control": args.control, "burst": args.burst, "scale": args.scale,
     });
     let out = args.out.clone().unwrap_or_else(|| {
         let date = String::from_utf8(
@@ -233,7 +236,16 @@ async fn run(bench: &mut Bench, routers: &[FibHistory; 2], args: &Args) -> Value
         serde_json::to_string_pretty(&one["summary"]).unwrap()
     );
 
-    // 2. A burst.
+    // 2. A burst, after the same burst of Services Berth ignores (another class): what the
+    // API server alone takes to accept them.
+    let control = if args.control > 0 {
+        let c = control_burst(bench, &services, args.control).await;
+        println!("control: {}", serde_json::to_string_pretty(&c).unwrap());
+        c
+    } else {
+        Value::Null
+    };
+    settle(bench).await;
     let before_burst = usage(bench);
     let burst_result = burst(
         bench, &services, &slices, &watch, routers, "burst", args.burst,
@@ -270,7 +282,7 @@ async fn run(bench: &mut Bench, routers: &[FibHistory; 2], args: &Args) -> Value
         "usage: {}",
         serde_json::to_string_pretty(&usage_rows).unwrap()
     );
-    json!({"one_at_a_time": one, "burst": burst_result, "usage": usage_rows})
+    json!({"one_at_a_time": one, "control_burst": control, "burst": burst_result, "usage": usage_rows})
 }
 
 struct OneSample {
@@ -343,6 +355,7 @@ async fn burst(
         .await;
     settle(bench).await;
     let load = load_average();
+    let cp_before = control_plane_cpu(bench);
     let base = [routers[0].count(), routers[1].count()];
     let target = [base[0] + count as u64, base[1] + count as u64];
     let sent = now_ns();
@@ -366,6 +379,7 @@ async fn burst(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let (addressed, status_all) = watch.all(&names);
+    let cp_after = control_plane_cpu(bench);
     let first = [
         routers[0].reached(sent, base[0] + 1),
         routers[1].reached(sent, base[1] + 1),
@@ -377,6 +391,7 @@ async fn burst(
         "load_average_at_start": load,
         "all_created_ms": ms(sent, created),
         "create_retries": retries,
+        "control_plane_cpu_ms_in_step": cpu_delta(&cp_before, &cp_after),
         "all_status_written_ms": rel(status_all),
         "statuses_written": addressed,
         "tor1_first_ms": rel(first[0]),
@@ -387,6 +402,64 @@ async fn burst(
         "tor1_prefixes_at_end": routers[0].count().saturating_sub(base[0]),
         "tor2_prefixes_at_end": routers[1].count().saturating_sub(base[1]),
     })
+}
+
+/// Creates `count` Services of another class at once (no EndpointSlices): how long the API
+/// server takes to accept them with Berth running but not acting on them.
+async fn control_burst(bench: &mut Bench, services: &Api<Service>, count: usize) -> Value {
+    settle(bench).await;
+    let before = control_plane_cpu(bench);
+    let load = load_average();
+    let pp = PostParams::default();
+    let sent = now_ns();
+    let retries: u32 = futures::stream::iter(0..count)
+        .map(|i| {
+            let (services, pp) = (services.clone(), pp.clone());
+            async move {
+                let svc = service_of_class(&format!("other-{i:05}"), "example.com/other");
+                create(&services, &pp, &svc).await
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect::<Vec<u32>>()
+        .await
+        .iter()
+        .sum();
+    let created = now_ns();
+    let after = control_plane_cpu(bench);
+    json!({
+        "services": count,
+        "class": "example.com/other (Berth ignores it)",
+        "load_average_at_start": load,
+        "all_created_ms": ms(sent, created),
+        "create_retries": retries,
+        "control_plane_cpu_ms_in_step": cpu_delta(&before, &after),
+    })
+}
+
+/// CPU (ms) of etcd, kube-apiserver and kube-controller-manager.
+fn control_plane_cpu(bench: &mut Bench) -> Vec<(String, u64)> {
+    use testbed::k8s::Component;
+    [
+        Component::Etcd,
+        Component::ApiServer,
+        Component::ControllerManager,
+    ]
+    .into_iter()
+    .map(|c| {
+        let cpu = bench.cp.pid(c).map_or(0, |p| proc_usage::read(p).cpu_ms);
+        (c.program().to_string(), cpu)
+    })
+    .collect()
+}
+
+fn cpu_delta(before: &[(String, u64)], after: &[(String, u64)]) -> Value {
+    after
+        .iter()
+        .zip(before)
+        .map(|((name, a), (_, b))| (name.clone(), json!(a.saturating_sub(*b))))
+        .collect::<serde_json::Map<String, Value>>()
+        .into()
 }
 
 /// Creates `object`, retrying refusals (the API server's flow control may answer 429 under

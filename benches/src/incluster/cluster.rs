@@ -159,6 +159,29 @@ impl Bench {
                 ],
             ),
         );
+        // Daemons built from a work tree with uncommitted changes say so.
+        let dirty = std::process::Command::new("git")
+            .args(["-C", &incluster::repository().to_string_lossy()])
+            .args([
+                "status",
+                "--porcelain",
+                "--",
+                "api",
+                "bgp",
+                "bfd",
+                "controller",
+                "speaker",
+            ])
+            .output()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .split_whitespace()
+                    .filter(|w| w.contains('/'))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default();
+        v.insert("berth_uncommitted".into(), dirty);
         if let Ok((200, body)) = self.cp.get("/version") {
             let version: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
             v.insert(

@@ -44,10 +44,16 @@ pub fn berth_objects() -> String {
 /// A LoadBalancer Service of Berth's class without selector (its endpoints are ours),
 /// policy Cluster, no NodePorts (10,000 Services would not fit the NodePort range).
 pub fn service(name: &str) -> Service {
+    service_of_class(name, "berth.io/lb")
+}
+
+/// The same Service with another `loadBalancerClass`: Berth leaves it alone, so creating it
+/// measures what the API server alone takes.
+pub fn service_of_class(name: &str, class: &str) -> Service {
     serde_json::from_value(json!({
         "apiVersion": "v1", "kind": "Service",
         "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": {"type": "LoadBalancer", "loadBalancerClass": "berth.io/lb",
+        "spec": {"type": "LoadBalancer", "loadBalancerClass": class,
                  "externalTrafficPolicy": "Cluster", "allocateLoadBalancerNodePorts": false,
                  "ports": [{"port": 80, "targetPort": 8080, "protocol": "TCP"}]},
     }))
