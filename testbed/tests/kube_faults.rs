@@ -18,7 +18,7 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -26,16 +26,14 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::kube::DaemonChecks;
-use common::{lab_file, workspace_bin};
-use ipnetwork::IpNetwork;
+use common::tor_pair::{self, NODES, TorPair, host, merge};
+use common::workspace_bin;
 use serde_json::Value;
 use testbed::Netns;
 use testbed::clab::ClabLab;
-use testbed::incluster::{self, Daemon, Install, SPEAKER_ADMIN};
-use testbed::k8s::{Component, ControlPlane, ControlPlaneConfig};
+use testbed::incluster::{Daemon, SPEAKER_ADMIN};
+use testbed::k8s::{Component, ControlPlane};
 
-const NODES: [&str; 3] = ["node1", "node2", "node3"];
-const CP: &str = "10.99.0.1";
 const NS: &str = "shop";
 const TIMEOUT: Duration = Duration::from_secs(45);
 /// The controller's Lease duration and renew period (`berth-controller`'s defaults): a
@@ -67,22 +65,7 @@ fn berth_objects() -> String {
             .to_string(),
         format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {NS}}}\n"),
     ];
-    for n in 1..=3 {
-        for tor in 1..=2 {
-            for (family, neighbor) in [
-                ("v4", format!("10.{tor}.{n}.1")),
-                ("v6", format!("fd00:{tor}:{n}::1")),
-            ] {
-                docs.push(format!(
-                    "apiVersion: network.kubesphere.io/v1alpha2\nkind: BgpPeer\n\
-                     metadata: {{name: tor{tor}-{family}-node{n}}}\nspec:\n  \
-                     conf: {{peerAs: 65000, neighborAddress: \"{neighbor}\"}}\n  \
-                     timers: {{config: {{holdTime: \"9\", connectRetry: \"1\"}}}}\n  \
-                     nodeSelector: {{matchLabels: {{kubernetes.io/hostname: node{n}}}}}\n"
-                ));
-            }
-        }
-    }
+    docs.extend(tor_pair::bgp_peers());
     docs.join("---\n")
 }
 
@@ -98,34 +81,8 @@ struct Cluster {
 impl Cluster {
     /// Brings it all up; the speakers run with `speaker_extra`.
     fn start(speaker_extra: &[&str]) -> Cluster {
-        let mut clab = ClabLab::up(&lab_file("tor-pair.clab.yml")).unwrap();
-        let lab = clab.lab_mut();
-        lab.add_namespace("cp").unwrap();
-        lab.add_bridge("mgmt").unwrap();
-        lab.attach("mgmt", ("cp", "eth0")).unwrap();
-        lab.add_address("cp", "eth0", format!("{CP}/24").parse().unwrap())
-            .unwrap();
-        for (i, node) in NODES.iter().enumerate() {
-            lab.attach("mgmt", (node, "mgmt")).unwrap();
-            lab.add_address(
-                node,
-                "mgmt",
-                format!("10.99.0.{}/24", 11 + i).parse().unwrap(),
-            )
-            .unwrap();
-        }
+        let TorPair { cp, install, clab } = tor_pair::up(&berth_objects());
         let lab = clab.lab();
-        let cp = ControlPlane::start(
-            lab.netns("cp").unwrap(),
-            ControlPlaneConfig::new(CP.parse().unwrap()),
-        )
-        .unwrap_or_else(|e| panic!("control plane: {e}"));
-        let install: Install = incluster::install(&cp).unwrap_or_else(|e| panic!("install: {e}"));
-        for (i, node) in NODES.iter().enumerate() {
-            let ip: IpAddr = format!("10.1.{}.2", i + 1).parse().unwrap();
-            incluster::add_node(&cp, node, ip, &BTreeMap::new()).unwrap();
-        }
-        cp.apply(&berth_objects()).unwrap();
         let cp_ns = lab.netns("cp").unwrap();
         let controller_bin = workspace_bin("berth-controller");
         let controllers = (1..=2)
@@ -329,21 +286,6 @@ impl Cluster {
 }
 
 const ROUTERS: [(usize, &str); 2] = [(1, "tor1"), (2, "tor2")];
-
-fn merge(a: &mut Value, b: Value) {
-    match (a, b) {
-        (Value::Object(a), Value::Object(b)) => {
-            for (k, v) in b {
-                merge(a.entry(k).or_insert(Value::Null), v);
-            }
-        }
-        (a, b) => *a = b,
-    }
-}
-
-fn host(vip: IpAddr) -> IpNetwork {
-    IpNetwork::new(vip, if vip.is_ipv4() { 32 } else { 128 }).unwrap()
-}
 
 /// Whether `hops` (tor `tor`'s gateways for `vip`) are all three nodes: their link addresses
 /// for IPv4; for IPv6, whose next hops may be link-local, three of them.

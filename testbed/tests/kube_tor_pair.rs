@@ -12,22 +12,21 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use common::kube::DaemonChecks;
-use common::{lab_file, workspace_bin};
+use common::tor_pair::{self, NODES, TorPair, merge};
+use common::workspace_bin;
 use ipnetwork::IpNetwork;
 use serde_json::Value;
 use testbed::clab::ClabLab;
-use testbed::incluster::{self, Daemon, Install};
-use testbed::k8s::{ControlPlane, ControlPlaneConfig};
+use testbed::incluster::Daemon;
+use testbed::k8s::ControlPlane;
 use testbed::router::Router;
 use testbed::traffic::{Protocol, Responder, spread};
 
-const NODES: [&str; 3] = ["node1", "node2", "node3"];
-const CP: &str = "10.99.0.1";
 const APP: &str = "web";
 const TIMEOUT: Duration = Duration::from_secs(45);
 
@@ -50,22 +49,7 @@ fn berth_objects() -> String {
             .to_string(),
         format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {APP}}}\n"),
     ];
-    for n in 1..=3 {
-        for tor in 1..=2 {
-            for (family, neighbor) in [
-                ("v4", format!("10.{tor}.{n}.1")),
-                ("v6", format!("fd00:{tor}:{n}::1")),
-            ] {
-                docs.push(format!(
-                    "apiVersion: network.kubesphere.io/v1alpha2\nkind: BgpPeer\n\
-                     metadata: {{name: tor{tor}-{family}-node{n}}}\nspec:\n  \
-                     conf: {{peerAs: 65000, neighborAddress: \"{neighbor}\"}}\n  \
-                     timers: {{config: {{holdTime: \"9\", connectRetry: \"1\"}}}}\n  \
-                     nodeSelector: {{matchLabels: {{kubernetes.io/hostname: node{n}}}}}\n"
-                ));
-            }
-        }
-    }
+    docs.extend(tor_pair::bgp_peers());
     docs.join("---\n")
 }
 
@@ -115,17 +99,6 @@ fn add_service(cp: &ControlPlane, name: &str, app: &str, extra: Value) -> Instan
     merge(&mut svc, extra);
     cp.apply(&svc.to_string()).unwrap();
     Instant::now()
-}
-
-fn merge(a: &mut Value, b: Value) {
-    match (a, b) {
-        (Value::Object(a), Value::Object(b)) => {
-            for (k, v) in b {
-                merge(a.entry(k).or_insert(Value::Null), v);
-            }
-        }
-        (a, b) => *a = b,
-    }
 }
 
 fn get(cp: &ControlPlane, path: &str) -> Option<Value> {
@@ -201,56 +174,24 @@ fn wait_hops(clab: &ClabLab, vip: IpAddr, nodes: &[usize], speakers: &[Daemon]) 
     Instant::now()
 }
 
-struct Cluster {
-    cp: ControlPlane,
-    install: Install,
-    clab: ClabLab,
-}
-
-fn cluster() -> Cluster {
-    let mut clab = ClabLab::up(&lab_file("tor-pair.clab.yml")).unwrap();
-    let lab = clab.lab_mut();
-    lab.add_namespace("cp").unwrap();
-    lab.add_bridge("mgmt").unwrap();
-    lab.attach("mgmt", ("cp", "eth0")).unwrap();
-    lab.add_address("cp", "eth0", format!("{CP}/24").parse().unwrap())
-        .unwrap();
-    for (i, node) in NODES.iter().enumerate() {
-        lab.attach("mgmt", (node, "mgmt")).unwrap();
-        lab.add_address(
-            node,
-            "mgmt",
-            format!("10.99.0.{}/24", 11 + i).parse().unwrap(),
-        )
-        .unwrap();
-    }
-    let cp = ControlPlane::start(
-        clab.lab().netns("cp").unwrap(),
-        ControlPlaneConfig::new(CP.parse().unwrap()),
-    )
-    .unwrap_or_else(|e| panic!("control plane: {e}"));
-    let install = incluster::install(&cp).unwrap_or_else(|e| panic!("install: {e}"));
-    for (i, node) in NODES.iter().enumerate() {
-        let ip: IpAddr = format!("10.1.{}.2", i + 1).parse().unwrap();
-        incluster::add_node(&cp, node, ip, &BTreeMap::new()).unwrap();
-    }
-    cp.apply(&berth_objects()).unwrap();
+fn cluster() -> TorPair {
+    let cluster = tor_pair::up(&berth_objects());
     // Pods need the namespace's `default` ServiceAccount, which kube-controller-manager makes.
     testbed::wait::until("the default ServiceAccount", TIMEOUT, || {
         Ok(get(
-            &cp,
+            &cluster.cp,
             &format!("/api/v1/namespaces/{APP}/serviceaccounts/default"),
         )
         .map(|_| ()))
     })
     .unwrap();
-    Cluster { cp, install, clab }
+    cluster
 }
 
 #[test]
 #[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
 fn tor_pair_in_cluster_allocates_announces_spreads_and_follows_endpoints() {
-    let Cluster { cp, install, clab } = cluster();
+    let TorPair { cp, install, clab } = cluster();
     let lab = clab.lab();
     let controller_bin = workspace_bin("berth-controller");
     let speaker_bin = workspace_bin("berth-speaker");
