@@ -16,7 +16,7 @@
     reason = "a benchmark run fails loudly on any error"
 )]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use benches::incluster::cluster::Bench;
@@ -526,14 +526,4 @@ fn usage_row(when: &str, services: usize, now: &Usage, since: Option<&Usage>) ->
         "speakers_cpu_ms_in_step": now.speakers.iter().enumerate()
             .map(|(i, s)| cpu(s, since.and_then(|b| b.speakers.get(i)))).collect::<Vec<_>>(),
     })
-}
-
-#[allow(
-    dead_code,
-    reason = "kept for a manual look at the lab after a failure"
-)]
-fn log_paths(bench: &Bench) -> Vec<&Path> {
-    std::iter::once(bench.controller.log_path())
-        .chain(bench.speakers.iter().map(|s| s.log_path()))
-        .collect()
 }
