@@ -608,6 +608,11 @@ fn a_deleted_eip_in_use_and_a_restarted_speaker_lose_nothing() {
         taken.elapsed()
     );
 
+    // The watch ends here: deleting a next withdraws a's VIP on purpose.
+    let polls = watch.finish("deleting an Eip in use");
+    println!(
+        "  every VIP kept all 3 next hops through {polls} FIB polls while the Eip was Terminating"
+    );
     // The Eip goes with its last Service, not before.
     cluster.delete("service", "c");
     cluster.delete("service", "a");
@@ -618,10 +623,6 @@ fn a_deleted_eip_in_use_and_a_restarted_speaker_lose_nothing() {
             .then_some(()))
     })
     .unwrap();
-    let polls = watch.finish("deleting an Eip in use");
-    println!(
-        "  every VIP kept all 3 next hops through {polls} FIB polls while the Eip was Terminating"
-    );
     cluster.wait_routed(a, false);
     assert!(
         cluster.get(&format!("{EIPS}/doomed")).is_some(),
