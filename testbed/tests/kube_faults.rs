@@ -48,23 +48,13 @@ const EIPS: &str = "/apis/network.kubesphere.io/v1alpha2/eips";
 /// BgpPeer per node, router and family, the default pools `v4` and `v6`, the pool `doomed`
 /// that only Services naming it use, and the application's namespace.
 fn berth_objects() -> String {
-    let mut docs = vec![
-        "apiVersion: network.kubesphere.io/v1alpha2\nkind: BgpConf\nmetadata: {name: default}\n\
-         spec: {as: 65001}\n"
-            .to_string(),
-        "apiVersion: network.kubesphere.io/v1alpha2\nkind: Eip\nmetadata:\n  name: v4\n  \
-         annotations: {eip.openelb.kubesphere.io/is-default-eip: \"true\"}\n\
-         spec: {address: 10.0.0.96/28}\n"
-            .to_string(),
-        "apiVersion: network.kubesphere.io/v1alpha2\nkind: Eip\nmetadata:\n  name: v6\n  \
-         annotations: {eip.openelb.kubesphere.io/is-default-eip: \"true\"}\n\
-         spec: {address: \"2001:db8:96::/124\"}\n"
-            .to_string(),
+    let mut docs = tor_pair::default_objects();
+    docs.extend([
         "apiVersion: network.kubesphere.io/v1alpha2\nkind: Eip\nmetadata: {name: doomed}\n\
          spec: {address: 10.0.0.128/28}\n"
             .to_string(),
         format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {NS}}}\n"),
-    ];
+    ]);
     docs.extend(tor_pair::bgp_peers());
     docs.join("---\n")
 }
@@ -254,17 +244,7 @@ impl Cluster {
                 "/apis/events.k8s.io/v1/events?fieldSelector=regarding.name%3D{name}"
             ))
             .unwrap_or(Value::Null);
-        list["items"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|e| {
-                (
-                    e["reason"].as_str().unwrap_or("").to_string(),
-                    e["note"].as_str().unwrap_or("").to_string(),
-                )
-            })
-            .collect()
+        common::kube::reasons_and_notes(&list)
     }
 
     /// A watcher on both routers' FIBs for `vips`, polling every `every`.

@@ -34,21 +34,10 @@ const TIMEOUT: Duration = Duration::from_secs(45);
 /// BgpPeer per node, router and family (each node has its own links), an IPv4 and an IPv6
 /// pool, and the application's namespace.
 fn berth_objects() -> String {
-    let mut docs = vec![
-        "apiVersion: network.kubesphere.io/v1alpha2\nkind: BgpConf\nmetadata: {name: default}\n\
-         spec: {as: 65001}\n"
-            .to_string(),
-        // The cluster's default pools (OpenELB's annotation), one per family.
-        "apiVersion: network.kubesphere.io/v1alpha2\nkind: Eip\nmetadata:\n  name: v4\n  \
-         annotations: {eip.openelb.kubesphere.io/is-default-eip: \"true\"}\n\
-         spec: {address: 10.0.0.96/28}\n"
-            .to_string(),
-        "apiVersion: network.kubesphere.io/v1alpha2\nkind: Eip\nmetadata:\n  name: v6\n  \
-         annotations: {eip.openelb.kubesphere.io/is-default-eip: \"true\"}\n\
-         spec: {address: \"2001:db8:96::/64\"}\n"
-            .to_string(),
-        format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {APP}}}\n"),
-    ];
+    let mut docs = tor_pair::default_objects();
+    docs.push(format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {APP}}}\n"
+    ));
     docs.extend(tor_pair::bgp_peers());
     docs.join("---\n")
 }

@@ -253,17 +253,7 @@ impl Cluster {
                 "/apis/events.k8s.io/v1/namespaces/{APP_NS}/events?fieldSelector=regarding.name%3D{name}"
             ))
             .unwrap_or(Value::Null);
-        list["items"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|e| {
-                (
-                    e["reason"].as_str().unwrap_or("").to_string(),
-                    e["note"].as_str().unwrap_or("").to_string(),
-                )
-            })
-            .collect()
+        reasons_and_notes(&list)
     }
 
     /// Whether the router's kernel FIB holds `vip` via node `i` (its link).
@@ -365,4 +355,19 @@ pub fn metric(page: &str, name: &str) -> Option<f64> {
             .parse()
             .ok()
     })
+}
+
+/// `(reason, note)` of each Event in an `events.k8s.io/v1` list.
+pub fn reasons_and_notes(list: &Value) -> Vec<(String, String)> {
+    list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            (
+                e["reason"].as_str().unwrap_or("").to_string(),
+                e["note"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
 }

@@ -63,6 +63,24 @@ pub fn up(objects: &str) -> TorPair {
     TorPair { cp, install, clab }
 }
 
+/// The `default` BgpConf (AS 65001) and the cluster's default pools (OpenELB's annotation),
+/// `v4` (10.0.0.96/28) and `v6` (a /64, past the API's int64 in size).
+pub fn default_objects() -> Vec<String> {
+    vec![
+        "apiVersion: network.kubesphere.io/v1alpha2\nkind: BgpConf\nmetadata: {name: default}\n\
+         spec: {as: 65001}\n"
+            .to_string(),
+        "apiVersion: network.kubesphere.io/v1alpha2\nkind: Eip\nmetadata:\n  name: v4\n  \
+         annotations: {eip.openelb.kubesphere.io/is-default-eip: \"true\"}\n\
+         spec: {address: 10.0.0.96/28}\n"
+            .to_string(),
+        "apiVersion: network.kubesphere.io/v1alpha2\nkind: Eip\nmetadata:\n  name: v6\n  \
+         annotations: {eip.openelb.kubesphere.io/is-default-eip: \"true\"}\n\
+         spec: {address: \"2001:db8:96::/64\"}\n"
+            .to_string(),
+    ]
+}
+
 /// One BgpPeer per node, router and family (each node has its own links), selected by the
 /// node's hostname label; short timers.
 pub fn bgp_peers() -> Vec<String> {
