@@ -1,10 +1,11 @@
 //! `Eip`: an address pool (`network.kubesphere.io/v1alpha2`, cluster-scoped).
 //!
 //! Field names follow OpenELB v0.6 exactly; Berth's additions (`advertisement`,
-//! `skipNetworkAndBroadcast`) are optional so OpenELB manifests stay valid.
+//! `skipNetworkAndBroadcast`, `nodeSelector`) are optional so OpenELB manifests stay valid.
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::{CustomResource, KubeSchema};
 use std::borrow::Cow;
 
@@ -19,7 +20,10 @@ pub enum Protocol {
     #[default]
     #[serde(alias = "")]
     Bgp,
-    /// Answered by ARP/NDP on one node (OpenELB layer2 mode).
+    /// Answered by ARP (IPv4) and NDP (IPv6) by one node per address, chosen among the
+    /// candidate nodes (`nodeSelector`, ready, not excluded, and for
+    /// `externalTrafficPolicy: Local` with a ready endpoint); on the node's `interface`.
+    /// kube-proxy in IPVS mode needs `strictARP: true` beside it.
     Layer2,
     /// Kept by keepalived-style VRRP (OpenELB vip mode).
     Vip,
@@ -90,7 +94,8 @@ pub struct EipSpec {
     /// `bgp` (default, also `""`), `layer2` or `vip`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protocol: Option<Protocol>,
-    /// For layer2/vip: the NIC name, or `can_reach:<ip>`.
+    /// For layer2/vip: the NIC that answers for the addresses, or `can_reach:<ip>` (the NIC
+    /// the node's route to `<ip>` leaves by). Unset: the NIC of the node's default route.
     // Bounded so the CEL rule above that compares it has a bounded cost; a NIC name has at most
     // 15 characters and `can_reach:` with an IPv6 address at most 55.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -118,6 +123,12 @@ pub struct EipSpec {
     /// Unset means on; set `false` for OpenELB's behaviour.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skip_network_and_broadcast: Option<bool>,
+    /// Berth, layer2 only: the nodes that may answer for this pool's addresses (the
+    /// candidates among which one owner per address is chosen); unset selects every node.
+    /// Nodes labelled `node.kubernetes.io/exclude-from-external-load-balancers` or not
+    /// Ready are never candidates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_selector: Option<LabelSelector>,
 }
 
 /// Berth: BGP path attributes for a pool's addresses.
