@@ -386,6 +386,73 @@ fn restart_with_1000_allocations_moves_nothing() {
     assert_eq!(p.eips["pool"].status.as_ref().expect("status").usage, 1001);
 }
 
+/// OpenELB shares an address between Services that ask for it, with no key; after a switch no
+/// such Service may lose its address (issue 14 item 2). Overlapping ports are still refused.
+#[test]
+fn openelb_requests_for_one_address_share_it() {
+    let asks = |port: i32, by_spec: bool| {
+        if by_spec {
+            json!({"spec": {"loadBalancerIP": "10.0.0.9",
+                            "ports": [{"port": port, "protocol": "TCP"}]}})
+        } else {
+            json!({"metadata": {"annotations": {"eip.openelb.kubesphere.io/v1alpha1": "10.0.0.9"}},
+                   "spec": {"ports": [{"port": port, "protocol": "TCP"}]}})
+        }
+    };
+    let (_, p) = plan(&ClusterState {
+        eips: vec![default_eip("pool", "10.0.0.0/24")],
+        services: vec![
+            view(&service("default", "a", 1, asks(80, false))),
+            view(&service("default", "b", 2, asks(443, true))),
+            view(&service("default", "c", 3, asks(80, false))),
+        ],
+    });
+    for name in ["a", "b"] {
+        assert_eq!(
+            p.services[&key("default", name)].ingress,
+            Some(vec![ip("10.0.0.9")]),
+            "{name}"
+        );
+    }
+    let c = &p.services[&key("default", "c")];
+    assert_eq!(c.failure, Some("AddressTaken"));
+    assert!(
+        c.events[0].message.contains("port 80/TCP is used by both"),
+        "{}",
+        c.events[0].message
+    );
+    let used = &p.eips["pool"].status.as_ref().expect("status").used;
+    assert_eq!(used["10.0.0.9"], "default/a;default/b");
+}
+
+/// The same two Services as OpenELB left them (both holding the address in their status):
+/// the controller's first rebuild keeps it on both and refuses nothing.
+#[test]
+fn openelb_shared_address_survives_the_switch() {
+    let asks = |port: i32| {
+        json!({"metadata": {"annotations": {"eip.openelb.kubesphere.io/v1alpha1": "10.0.0.9"}},
+               "spec": {"ports": [{"port": port, "protocol": "TCP"}]}})
+    };
+    let a = with_status(&service("default", "a", 1, asks(80)), &["10.0.0.9"]);
+    let b = with_status(&service("default", "b", 2, asks(443)), &["10.0.0.9"]);
+    let (_, p) = plan(&ClusterState {
+        eips: vec![default_eip("pool", "10.0.0.0/24")],
+        services: vec![view(&b), view(&a)],
+    });
+    assert!(
+        p.rebuild_events
+            .iter()
+            .all(|e| e.reason != "AddressRefused"),
+        "{:?}",
+        p.rebuild_events
+    );
+    for name in ["a", "b"] {
+        let d = &p.services[&key("default", name)];
+        assert_eq!(d.ingress, Some(vec![ip("10.0.0.9")]), "{name}");
+        assert_eq!(d.failure, None, "{name}");
+    }
+}
+
 #[test]
 fn restart_conflict_refuses_the_later_claimant() {
     let a = with_status(&service("default", "a", 1, json!({})), &["10.0.0.5"]);

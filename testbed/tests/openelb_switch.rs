@@ -109,13 +109,17 @@ fn openelb_manifests_switch_over_with_no_address_moving() {
     let controller_bin = workspace_bin("berth-controller");
 
     let originals = service_addresses(&openelb_dir().join("services.yaml"));
-    assert_eq!(originals.len(), 4, "{originals:?}");
+    assert_eq!(originals.len(), 5, "{originals:?}");
     assert!(
         originals.values().all(|ips| ips.len() == 1),
         "{originals:?}"
     );
     let vips: BTreeSet<IpAddr> = originals.values().flatten().copied().collect();
-    assert_eq!(vips.len(), 4, "every Service has its own address");
+    assert_eq!(
+        vips.len(),
+        4,
+        "two Services share 10.0.0.205 the OpenELB way, the others have their own address"
+    );
     assert!(
         vips.contains(&ip("10.0.0.96")),
         "a Service holds the CIDR pool's network address"
@@ -241,7 +245,7 @@ fn openelb_manifests_switch_over_with_no_address_moving() {
             "eip-range",
             vec![
                 ("10.0.0.200", "shop/frontend"),
-                ("10.0.0.205", "shop/checkout"),
+                ("10.0.0.205", "shop/checkout;shop/checkout-admin"),
             ],
         ),
     ]

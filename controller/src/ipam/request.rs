@@ -12,16 +12,22 @@ use super::error::AllocationError;
 use super::range::Family;
 use super::sharing::{PortClaim, Protocol, SharingTerms, TrafficPolicy};
 
+// The annotation keys are `api::keys`' (one copy for both binaries); these names keep the
+// controller's call sites short.
 /// OpenELB: the address a Service asks for (beats `spec.loadBalancerIP`).
-pub const OPENELB_IP_ANNOTATION: &str = "eip.openelb.kubesphere.io/v1alpha1";
+pub const OPENELB_IP_ANNOTATION: &str = api::keys::OPENELB_REQUESTED_IP;
 /// OpenELB: the pool (Eip name) a Service asks for.
-pub const OPENELB_POOL_ANNOTATION: &str = "eip.openelb.kubesphere.io/v1alpha2";
+pub const OPENELB_POOL_ANNOTATION: &str = api::keys::OPENELB_POOL;
 /// MetalLB: the addresses a Service asks for, comma-separated, at most one per family.
-pub const METALLB_IPS_ANNOTATION: &str = "metallb.io/loadBalancerIPs";
+pub const METALLB_IPS_ANNOTATION: &str = api::keys::METALLB_LOAD_BALANCER_IPS;
 /// MetalLB: the pool a Service asks for.
-pub const METALLB_POOL_ANNOTATION: &str = "metallb.io/address-pool";
+pub const METALLB_POOL_ANNOTATION: &str = api::keys::METALLB_ADDRESS_POOL;
 /// MetalLB: the sharing key.
-pub const METALLB_SHARING_ANNOTATION: &str = "metallb.io/allow-shared-ip";
+pub const METALLB_SHARING_ANNOTATION: &str = api::keys::METALLB_ALLOW_SHARED_IP;
+
+/// Prefix of the sharing key a Service gets when it asks for an address the OpenELB way and
+/// names no key of its own (see [`openelb_sharing_key`]).
+pub const OPENELB_SHARING_PREFIX: &str = "openelb-requested:";
 
 /// A Service by namespace and name; displayed and ordered as `namespace/name`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -303,6 +309,14 @@ pub fn request_for_service(facts: &ServiceFacts) -> Result<AllocationRequest, Al
         }
     };
 
+    let explicit_key = annotation(METALLB_SHARING_ANNOTATION).map(str::to_string);
+    let openelb_request = openelb_ip.is_some()
+        || (spec_ip.is_some() && api::class::opted_in(Some(&facts.annotations)));
+    let key = match explicit_key {
+        Some(key) => Some(key),
+        None if openelb_request => Some(openelb_sharing_key(&addresses)),
+        None => None,
+    };
     let request = AllocationRequest {
         service: ServiceRef::new(&facts.namespace, &facts.name),
         namespace_labels: facts.namespace_labels.clone(),
@@ -311,7 +325,7 @@ pub fn request_for_service(facts: &ServiceFacts) -> Result<AllocationRequest, Al
         policy,
         families,
         sharing: SharingTerms {
-            key: annotation(METALLB_SHARING_ANNOTATION).map(str::to_string),
+            key,
             ports,
             policy: traffic,
         },
@@ -319,6 +333,19 @@ pub fn request_for_service(facts: &ServiceFacts) -> Result<AllocationRequest, Al
     // Catch one-per-family and family mismatches here, where the user's words are at hand.
     request.wanted_families()?;
     Ok(request)
+}
+
+/// The sharing key of a Service that asks for `addresses` the OpenELB way — by
+/// `eip.openelb.kubesphere.io/v1alpha1`, or by `spec.loadBalancerIP` when it opts in with
+/// `lb.kubesphere.io/v1alpha1: openelb` — and names no `metallb.io/allow-shared-ip` key.
+///
+/// OpenELB lets Services that ask for the same address share it without a key, and its docs
+/// say so; Services migrated from it must keep their address. So such Services form one sharing
+/// group per requested address: the usual port and traffic-policy rules still apply (two of
+/// them on the same port are refused with an event), and a Service that names a key of its own
+/// shares only by that key.
+pub fn openelb_sharing_key(addresses: &[IpAddr]) -> String {
+    format!("{OPENELB_SHARING_PREFIX}{}", join(addresses))
 }
 
 pub(crate) fn join(ips: &[IpAddr]) -> String {
@@ -404,6 +431,50 @@ mod tests {
         assert_eq!(
             request_for_service(&f).expect_err("disagree").reason(),
             "ConflictingRequest"
+        );
+    }
+
+    #[test]
+    fn openelb_requests_share_by_address_unless_a_key_is_named() {
+        let by_annotation =
+            request_for_service(&facts(&[(OPENELB_IP_ANNOTATION, "10.0.0.5")])).expect("valid");
+        assert_eq!(
+            by_annotation.sharing.key.as_deref(),
+            Some("openelb-requested:10.0.0.5")
+        );
+
+        let mut by_spec = facts(&[(api::keys::OPENELB_OPT_IN, "openelb")]);
+        by_spec.load_balancer_ip = Some("10.0.0.5".into());
+        let by_spec = request_for_service(&by_spec).expect("valid");
+        assert_eq!(by_spec.sharing.key, by_annotation.sharing.key);
+
+        // spec.loadBalancerIP alone (not opted in the OpenELB way) is not OpenELB's promise.
+        let mut plain = facts(&[]);
+        plain.load_balancer_ip = Some("10.0.0.5".into());
+        assert_eq!(
+            request_for_service(&plain).expect("valid").sharing.key,
+            None
+        );
+
+        // No requested address: nothing to share.
+        let no_ip = facts(&[(api::keys::OPENELB_OPT_IN, "openelb")]);
+        assert_eq!(
+            request_for_service(&no_ip).expect("valid").sharing.key,
+            None
+        );
+
+        // A key of its own wins.
+        let named = facts(&[
+            (OPENELB_IP_ANNOTATION, "10.0.0.5"),
+            (METALLB_SHARING_ANNOTATION, "k"),
+        ]);
+        assert_eq!(
+            request_for_service(&named)
+                .expect("valid")
+                .sharing
+                .key
+                .as_deref(),
+            Some("k")
         );
     }
 
