@@ -251,6 +251,10 @@ pub struct Desired {
     pub vips: Vec<VipReport>,
     /// Objects skipped and why.
     pub problems: Vec<Problem>,
+    /// Layer-2 addresses and their candidates (who owns each is decided with liveness, by
+    /// `crate::layer2`).
+    #[serde(default)]
+    pub layer2: crate::layer2::candidates::Layer2Plan,
 }
 
 impl Desired {
@@ -296,5 +300,6 @@ pub fn desired(ctx: &NodeContext, state: &ClusterState) -> Desired {
         announce,
         vips,
         problems,
+        layer2: crate::layer2::candidates::layer2(ctx, state),
     }
 }

@@ -47,6 +47,12 @@ pub enum Reason {
     NotOptedIn,
     /// The address lies in no `Eip`.
     NoPool,
+    /// The address's `Eip` is of protocol `layer2`: one node answers ARP/NDP for it (see
+    /// the layer-2 owners), no BGP session carries it.
+    Layer2 {
+        /// The Eip.
+        pool: String,
+    },
     /// The address's `Eip` is not announced over BGP.
     PoolNotBgp {
         /// The Eip.
@@ -105,6 +111,9 @@ impl fmt::Display for Reason {
                 "no loadBalancerClass and no lb.kubesphere.io/v1alpha1: openelb, and Berth is not the default class",
             ),
             Reason::NoPool => f.write_str("the address is in no Eip"),
+            Reason::Layer2 { pool } => {
+                write!(f, "Eip {pool} is of protocol layer2: answered by ARP/NDP, not BGP")
+            }
             Reason::PoolNotBgp { pool } => write!(f, "Eip {pool} is not of protocol bgp"),
             Reason::PoolInvalid { pool, message } => write!(f, "Eip {pool} is invalid: {message}"),
             Reason::NodeMissing => f.write_str("this node has no Node object"),
@@ -149,7 +158,8 @@ struct Pool<'a> {
     verdict: Result<VipAttrs, Reason>,
 }
 
-fn contains(range: &EipAddress, ip: IpAddr) -> bool {
+/// Whether `ip` lies in `range` (one address, a range, or a CIDR).
+pub(crate) fn contains(range: &EipAddress, ip: IpAddr) -> bool {
     match *range {
         EipAddress::Single(a) => a == ip,
         EipAddress::Range(a, b) => a.is_ipv4() == ip.is_ipv4() && a <= ip && ip <= b,
@@ -190,6 +200,10 @@ fn pool_of<'a>(name: &'a str, eip: &Eip, problems: &mut Vec<Problem>) -> Option<
         Err(Reason::PoolInvalid {
             pool: name.to_string(),
             message: e.to_string(),
+        })
+    } else if eip.spec.protocol() == Protocol::Layer2 {
+        Err(Reason::Layer2 {
+            pool: name.to_string(),
         })
     } else if eip.spec.protocol() != Protocol::Bgp {
         Err(Reason::PoolNotBgp {
