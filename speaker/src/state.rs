@@ -3,10 +3,15 @@
 //! in maps keyed by name, so the state, and everything computed from it, does not depend on
 //! the order the objects arrived in.
 //!
+//! Objects are shared (`Arc`), not copied: the Kubernetes source hands in the very objects its
+//! reflector stores hold, so a new state after a change costs one pointer per object, not a
+//! deep copy of the cluster.
+//!
 //! This module knows nothing of where the objects come from nor of BGP.
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use api::{BgpConf, BgpPeer, Eip};
 use k8s_openapi::api::core::v1::{Node, Secret, Service};
@@ -68,19 +73,19 @@ pub enum Object {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ClusterState {
     /// Nodes by name.
-    pub nodes: BTreeMap<String, Node>,
+    pub nodes: BTreeMap<String, Arc<Node>>,
     /// Services by key.
-    pub services: BTreeMap<ObjectKey, Service>,
+    pub services: BTreeMap<ObjectKey, Arc<Service>>,
     /// EndpointSlices by key.
-    pub endpoint_slices: BTreeMap<ObjectKey, EndpointSlice>,
+    pub endpoint_slices: BTreeMap<ObjectKey, Arc<EndpointSlice>>,
     /// Eips by name.
-    pub eips: BTreeMap<String, Eip>,
+    pub eips: BTreeMap<String, Arc<Eip>>,
     /// BgpConfs by name (only `default` counts).
-    pub bgp_confs: BTreeMap<String, BgpConf>,
+    pub bgp_confs: BTreeMap<String, Arc<BgpConf>>,
     /// BgpPeers by name.
-    pub bgp_peers: BTreeMap<String, BgpPeer>,
+    pub bgp_peers: BTreeMap<String, Arc<BgpPeer>>,
     /// Secrets by key.
-    pub secrets: BTreeMap<ObjectKey, Secret>,
+    pub secrets: BTreeMap<ObjectKey, Arc<Secret>>,
 }
 
 fn name_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> String {
@@ -102,25 +107,28 @@ impl ClusterState {
     pub fn insert(&mut self, object: Object) {
         match object {
             Object::Node(o) => {
-                self.nodes.insert(name_of(&o.metadata), *o);
+                self.nodes.insert(name_of(&o.metadata), Arc::from(o));
             }
             Object::Service(o) => {
-                self.services.insert(ObjectKey::of(&o.metadata), *o);
+                self.services
+                    .insert(ObjectKey::of(&o.metadata), Arc::from(o));
             }
             Object::EndpointSlice(o) => {
-                self.endpoint_slices.insert(ObjectKey::of(&o.metadata), *o);
+                self.endpoint_slices
+                    .insert(ObjectKey::of(&o.metadata), Arc::from(o));
             }
             Object::Eip(o) => {
-                self.eips.insert(name_of(&o.metadata), *o);
+                self.eips.insert(name_of(&o.metadata), Arc::from(o));
             }
             Object::BgpConf(o) => {
-                self.bgp_confs.insert(name_of(&o.metadata), *o);
+                self.bgp_confs.insert(name_of(&o.metadata), Arc::from(o));
             }
             Object::BgpPeer(o) => {
-                self.bgp_peers.insert(name_of(&o.metadata), *o);
+                self.bgp_peers.insert(name_of(&o.metadata), Arc::from(o));
             }
             Object::Secret(o) => {
-                self.secrets.insert(ObjectKey::of(&o.metadata), *o);
+                self.secrets
+                    .insert(ObjectKey::of(&o.metadata), Arc::from(o));
             }
         }
     }

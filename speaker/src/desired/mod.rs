@@ -279,7 +279,7 @@ impl Desired {
 /// Decides what `ctx`'s node runs, given `state`.
 pub fn desired(ctx: &NodeContext, state: &ClusterState) -> Desired {
     let mut problems = Vec::new();
-    let node = state.nodes.get(&ctx.node_name).map(NodeFacts::of);
+    let node = state.nodes.get(&ctx.node_name).map(|n| NodeFacts::of(n));
     if node.is_none() {
         problems.push(Problem::new(
             "Node",
