@@ -9,4 +9,6 @@
 //! their heartbeats, and the owner of every address follows from the live set alone.
 
 pub mod candidates;
+pub mod frame;
+pub mod liveness;
 pub mod owner;
