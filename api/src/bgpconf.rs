@@ -9,7 +9,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::number::Number;
+use crate::number::Seconds;
 
 /// Spec of the `BgpConf` named `default`.
 #[allow(
@@ -31,7 +31,7 @@ use crate::number::Number;
     printcolumn(name = "Port", type_ = "integer", json_path = ".spec.listenPort")
 )]
 // `as` is a CEL reserved word: rules spell the field `__as__`.
-#[x_kube(validation = Rule::new("(has(self.__as__) && self.__as__ != 0) || (has(self.asPerRack) && size(self.asPerRack) > 0)").message("set spec.as (1-4294967295) or a non-empty spec.asPerRack"))]
+#[x_kube(validation = Rule::new(crate::validate::CONF_AS_RULE).message("set spec.as (1-4294967295) or a non-empty spec.asPerRack"))]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
 pub struct BgpConfSpec {
@@ -46,7 +46,8 @@ pub struct BgpConfSpec {
     pub as_per_rack: BTreeMap<String, u32>,
     /// Router ID; empty means each node uses its own InternalIP.
     #[serde(default, skip_serializing_if = "String::is_empty")]
-    #[schemars(pattern(r"^$|^[0-9]{1,3}(\.[0-9]{1,3}){3}$"))]
+    #[x_kube(validation = Rule::new(crate::validate::OPTIONAL_IP_RULE).message("must be an IPv4 address"))]
+    #[schemars(pattern(r"^$|^[0-9]{1,3}(\.[0-9]{1,3}){3}$"), length(max = 15))]
     pub router_id: String,
     /// TCP port the speakers listen on (OpenELB default 17900 when set by its chart).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -54,6 +55,8 @@ pub struct BgpConfSpec {
     pub listen_port: Option<i32>,
     /// Addresses the speakers listen on.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(validation = Rule::new("self.all(a, isIP(a))").message("each listen address must be an IP address"))]
+    #[schemars(length(max = 16), inner(length(max = 64)))]
     pub listen_addresses: Vec<String>,
     /// GoBGP families (accepted, unused).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -74,7 +77,8 @@ fn is_unset(as_number: &u32) -> bool {
 }
 
 /// GoBGP-style graceful restart settings, shared by `BgpConf` and `BgpPeer`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
+#[x_kube(validation = Rule::new(crate::validate::GRACEFUL_RESTART_RULE).message("graceful restart times are whole seconds (a number or a string of digits)"))]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
 pub struct GracefulRestart {
@@ -83,13 +87,13 @@ pub struct GracefulRestart {
     pub enabled: bool,
     /// Restart time advertised, seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub restart_time: Option<Number>,
+    pub restart_time: Option<Seconds>,
     /// Only act as helper.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub helper_only: Option<bool>,
     /// Deferral time, seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deferral_time: Option<Number>,
+    pub deferral_time: Option<Seconds>,
     /// Notification support (RFC 8538).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notification_enabled: Option<bool>,
@@ -98,10 +102,10 @@ pub struct GracefulRestart {
     pub longlived_enabled: Option<bool>,
     /// Stale routes time, seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stale_routes_time: Option<Number>,
+    pub stale_routes_time: Option<Seconds>,
     /// Peer restart time, seconds (GoBGP state, accepted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub peer_restart_time: Option<Number>,
+    pub peer_restart_time: Option<Seconds>,
 }
 
 /// Status of the `BgpConf`.

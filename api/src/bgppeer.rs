@@ -11,7 +11,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::bgpconf::GracefulRestart;
-use crate::number::Number;
+use crate::number::{Number, Seconds};
 
 /// Spec of a `BgpPeer`.
 #[allow(
@@ -35,7 +35,10 @@ use crate::number::Number;
     ),
     printcolumn(name = "PeerAS", type_ = "integer", json_path = ".spec.conf.peerAs")
 )]
-#[x_kube(validation = Rule::new("!has(self.authPasswordSecretRef) || !has(self.conf.authPassword) || self.conf.authPassword == ''").message("set conf.authPassword or authPasswordSecretRef, not both"))]
+#[x_kube(
+    validation = Rule::new("!has(self.authPasswordSecretRef) || !has(self.conf.authPassword) || self.conf.authPassword == ''").message("set conf.authPassword or authPasswordSecretRef, not both"),
+    validation = Rule::new(crate::validate::SOURCE_FAMILY_RULE).message("spec.sourceAddress (or transport.localAddress) must be the same family as conf.neighborAddress")
+)]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
 pub struct BgpPeerSpec {
@@ -64,7 +67,8 @@ pub struct BgpPeerSpec {
     pub auth_password_secret_ref: Option<SecretKeyRef>,
     /// Berth: the local address the session is sourced from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(pattern(r"^[0-9A-Fa-f:.]+$"))]
+    #[x_kube(validation = Rule::new(crate::validate::OPTIONAL_IP_RULE).message("must be an IP address"))]
+    #[schemars(pattern(r"^[0-9A-Fa-f:.]*$"), length(max = 64))]
     pub source_address: Option<String>,
     /// Berth: BFD for this session.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -78,7 +82,7 @@ pub struct BgpPeerSpec {
 }
 
 /// `spec.conf`: the neighbour.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
 pub struct PeerConf {
@@ -86,7 +90,8 @@ pub struct PeerConf {
     #[schemars(range(min = 1, max = 4294967295u32))]
     pub peer_as: u32,
     /// The neighbour's address.
-    #[schemars(pattern(r"^[0-9A-Fa-f:.]+$"))]
+    #[x_kube(validation = Rule::new(crate::validate::IP_RULE).message("must be an IP address"))]
+    #[schemars(pattern(r"^[0-9A-Fa-f:.]+$"), length(max = 64))]
     pub neighbor_address: String,
     /// TCP MD5 password in plain text (OpenELB); prefer `authPasswordSecretRef`. At most 80
     /// characters, the kernel's TCP MD5 key limit.
@@ -130,26 +135,27 @@ pub struct Timers {
 }
 
 /// `spec.timers.config`: seconds, each a number or a string holding one.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
+#[x_kube(validation = Rule::new(crate::validate::TIMERS_RULE).message("timers are whole seconds (a number or a string of digits), and holdTime is 0 or 3-65535"))]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
 pub struct TimersConfig {
     /// Connect retry, seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub connect_retry: Option<Number>,
+    pub connect_retry: Option<Seconds>,
     /// Hold time, seconds (0, or 3 and more).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hold_time: Option<Number>,
+    pub hold_time: Option<Seconds>,
     /// Keepalive interval, seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub keepalive_interval: Option<Number>,
+    pub keepalive_interval: Option<Seconds>,
     /// Minimum advertisement interval, seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub minimum_advertisement_interval: Option<Number>,
+    pub minimum_advertisement_interval: Option<Seconds>,
 }
 
 /// `spec.transport`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
 pub struct Transport {
@@ -162,6 +168,8 @@ pub struct Transport {
     pub remote_port: Option<u32>,
     /// Local address (OpenELB; Berth honours it when `sourceAddress` is unset).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new(crate::validate::OPTIONAL_IP_RULE).message("must be an IP address"))]
+    #[schemars(length(max = 64))]
     pub local_address: Option<String>,
 }
 

@@ -80,15 +80,21 @@ impl JsonSchema for Protocol {
         priority = 1
     )
 )]
-#[x_kube(validation = Rule::new("!has(self.interface) || self.interface == '' || (has(self.protocol) && self.protocol in ['layer2', 'vip'])").message("spec.interface applies to protocol layer2 or vip only"))]
 #[serde(rename_all = "camelCase")]
 pub struct EipSpec {
     /// One IP (`10.0.0.5`), a CIDR (`10.0.0.0/24`) or an inclusive range
     /// (`10.0.0.10-10.0.0.20`); IPv4 or IPv6. Immutable.
-    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.address is immutable: create a new Eip instead"))]
+    ///
+    /// A pool whose range is written high to low, whose prefix has host bits set, or that
+    /// contains an unspecified, loopback or multicast address hands out nothing; the
+    /// controller says why in the `Valid` condition.
+    #[x_kube(
+        validation = Rule::new("self == oldSelf").message("spec.address is immutable: create a new Eip instead"),
+        validation = Rule::new(crate::validate::EIP_ADDRESS_RULE).message(crate::validate::EIP_ADDRESS_MESSAGE)
+    )]
     #[schemars(
         length(min = 2, max = 100),
-        pattern(r"^[0-9A-Fa-f:.]+(/[0-9]{1,3}|-[0-9A-Fa-f:.]+)?$")
+        pattern(crate::validate::EIP_ADDRESS_PATTERN)
     )]
     pub address: String,
     /// `bgp` (default, also `""`), `layer2` or `vip`.
@@ -132,15 +138,19 @@ pub struct EipSpec {
 }
 
 /// Berth: BGP path attributes for a pool's addresses.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Advertisement {
     /// Standard communities, `ASN:VALUE` (each 0–65535) or a well-known name
     /// (`no-export`, `no-advertise`, `no-export-subconfed`, `blackhole`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(validation = Rule::new(crate::validate::COMMUNITIES_RULE).message("each community must be ASN:VALUE (each 0-65535), no-export, no-advertise, no-export-subconfed or blackhole"))]
+    #[schemars(length(max = 64), inner(length(max = 32)))]
     pub communities: Vec<String>,
     /// Large communities, `GLOBAL:LOCAL1:LOCAL2` (each 0–4294967295).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(validation = Rule::new(crate::validate::LARGE_COMMUNITIES_RULE).message("each large community must be GLOBAL:LOCAL1:LOCAL2 (each 0-4294967295)"))]
+    #[schemars(length(max = 64), inner(length(max = 32)))]
     pub large_communities: Vec<String>,
     /// LOCAL_PREF (iBGP only).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -43,42 +43,173 @@ pub enum EipAddress {
     Range(IpAddr, IpAddr),
 }
 
-/// Parses an `Eip`'s `spec.address`: one IP, `a.b.c.d/n`, or `first-last` (same family).
+/// The CRD's `pattern` on `spec.address`; [`validate_eip`] applies the same one.
+pub const EIP_ADDRESS_PATTERN: &str = r"^[0-9A-Fa-f:.]+(/[0-9]{1,3}|-[0-9A-Fa-f:.]+)?$";
+
+/// The CRD's CEL rule on `spec.address` (syntax: every part is an address, as the API server's
+/// `isIP()` / `isCIDR()` read it); [`eip_address_shape`] is the same rule in Rust.
+pub const EIP_ADDRESS_RULE: &str = "self.contains('/') ? isCIDR(self) : (self.contains('-') ? (self.split('-').size() == 2 && isIP(self.split('-')[0]) && isIP(self.split('-')[1]) && ip(self.split('-')[0]).family() == ip(self.split('-')[1]).family()) : isIP(self))";
+
+/// The message of [`EIP_ADDRESS_RULE`].
+pub const EIP_ADDRESS_MESSAGE: &str =
+    "spec.address must be one IP, a CIDR (a.b.c.d/n) or a range (first-last) of one family";
+
+/// Parses one IP address as the API server's CEL `isIP()` does: no zone, no IPv4-mapped IPv6
+/// address, no leading zeros in IPv4.
+pub fn parse_ip(text: &str) -> Option<IpAddr> {
+    let ip: IpAddr = text.parse().ok()?;
+    match ip {
+        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some() => None,
+        _ => Some(ip),
+    }
+}
+
+/// A prefix length as the API server's `isCIDR()` reads it: decimal, no leading zero.
+fn parse_prefix_len(text: &str, max: u8) -> Option<u8> {
+    if text.is_empty() || (text.len() > 1 && text.starts_with('0')) {
+        return None;
+    }
+    text.parse::<u8>().ok().filter(|l| *l <= max)
+}
+
+/// The admission rules of `spec.address` (the CRD's length, pattern and CEL rule), nothing
+/// more: whether each part is an address. Order, host bits and special-purpose addresses are
+/// pool rules ([`pool_address_problems`]), judged by the controller in both modes so that a
+/// pool already holding addresses keeps them (see `docs/reference.md`).
+pub fn eip_address_shape(text: &str) -> Result<(), String> {
+    let chars = text.chars().count();
+    if !(2..=100).contains(&chars) {
+        return Err(format!("{text:?} must be 2-100 characters"));
+    }
+    let pattern = regex::Regex::new(EIP_ADDRESS_PATTERN).map_err(|e| e.to_string())?;
+    if !pattern.is_match(text) {
+        return Err(format!(
+            "{text:?} must match {EIP_ADDRESS_PATTERN} (no spaces): {EIP_ADDRESS_MESSAGE}"
+        ));
+    }
+    let ok = if let Some((ip, len)) = text.split_once('/') {
+        parse_ip(ip)
+            .is_some_and(|ip| parse_prefix_len(len, if ip.is_ipv4() { 32 } else { 128 }).is_some())
+    } else if let Some((a, b)) = text.split_once('-') {
+        matches!((parse_ip(a), parse_ip(b)), (Some(a), Some(b)) if a.is_ipv4() == b.is_ipv4())
+    } else {
+        parse_ip(text).is_some()
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{text:?}: {EIP_ADDRESS_MESSAGE}"))
+    }
+}
+
+/// Parses an `Eip`'s `spec.address` that passed [`eip_address_shape`]: one IP, `a.b.c.d/n`
+/// (normalised to the network address), or `first-last` (same family, `first <= last`).
 pub fn parse_eip_address(text: &str) -> Result<EipAddress, String> {
-    let text = text.trim();
+    eip_address_shape(text)?;
     if let Some((ip, len)) = text.split_once('/') {
-        let ip: IpAddr = ip
-            .parse()
-            .map_err(|_| format!("{ip:?} is not an IP address"))?;
+        let ip = parse_ip(ip).ok_or_else(|| format!("{ip:?} is not an IP address"))?;
         let len: u8 = len
             .parse()
             .map_err(|_| format!("{len:?} is not a prefix length"))?;
-        let max = if ip.is_ipv4() { 32 } else { 128 };
-        if len > max {
-            return Err(format!("prefix length {len} is longer than {max}"));
-        }
         return Ok(EipAddress::Cidr(mask(ip, len), len));
     }
     if let Some((a, b)) = text.split_once('-') {
-        let first: IpAddr = a
-            .trim()
-            .parse()
-            .map_err(|_| format!("{a:?} is not an IP address"))?;
-        let last: IpAddr = b
-            .trim()
-            .parse()
-            .map_err(|_| format!("{b:?} is not an IP address"))?;
-        if first.is_ipv4() != last.is_ipv4() {
-            return Err("a range's two ends must be the same family".into());
-        }
+        let first = parse_ip(a).ok_or_else(|| format!("{a:?} is not an IP address"))?;
+        let last = parse_ip(b).ok_or_else(|| format!("{b:?} is not an IP address"))?;
         if first > last {
             return Err(format!("range start {first} is after its end {last}"));
         }
         return Ok(EipAddress::Range(first, last));
     }
-    text.parse::<IpAddr>().map(EipAddress::Single).map_err(|_| {
-        format!("{text:?} is not an IP, a CIDR (a.b.c.d/n) or a range (a.b.c.d-e.f.g.h)")
-    })
+    parse_ip(text)
+        .map(EipAddress::Single)
+        .ok_or_else(|| format!("{text:?} is not an IP address"))
+}
+
+/// Why `ip` may never be a load-balancer address: unspecified, loopback or multicast (the
+/// addresses no router forwards to a node); `None` for any other address.
+pub fn special_purpose(ip: IpAddr) -> Option<&'static str> {
+    if ip.is_unspecified() {
+        Some("the unspecified address")
+    } else if ip.is_loopback() {
+        Some("a loopback address")
+    } else if ip.is_multicast() {
+        Some("a multicast address")
+    } else {
+        None
+    }
+}
+
+/// The special-purpose blocks as (first, last, what), for pool range checks.
+fn special_blocks(v4: bool) -> Vec<(u128, u128, &'static str)> {
+    if v4 {
+        vec![
+            (0, 0, "the unspecified address 0.0.0.0"),
+            (0x7f00_0000, 0x7fff_ffff, "loopback addresses (127.0.0.0/8)"),
+            (
+                0xe000_0000,
+                0xefff_ffff,
+                "multicast addresses (224.0.0.0/4)",
+            ),
+        ]
+    } else {
+        vec![
+            (0, 0, "the unspecified address ::"),
+            (1, 1, "the loopback address ::1"),
+            (0xff << 120, u128::MAX, "multicast addresses (ff00::/8)"),
+        ]
+    }
+}
+
+fn number(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(v4) => u128::from(u32::from(v4)),
+        IpAddr::V6(v6) => u128::from(v6),
+    }
+}
+
+/// The pool rules of `spec.address`, beyond its syntax: a range is written low to high, a
+/// prefix has no host bits set (`10.0.0.0/0` is not read as `0.0.0.0/0`), and no address of
+/// the pool is unspecified, loopback or multicast. Empty when the pool is sound. The
+/// controller applies them in both modes: a pool that breaks one hands out nothing and says
+/// why in a condition and an event, and keeps addresses Services already hold in it.
+pub fn pool_address_problems(text: &str) -> Vec<String> {
+    if let Err(e) = eip_address_shape(text) {
+        return vec![e];
+    }
+    let (first, last) = match parse_eip_address(text) {
+        Err(e) => return vec![e],
+        Ok(EipAddress::Single(ip)) => (ip, ip),
+        Ok(EipAddress::Range(a, b)) => (a, b),
+        Ok(EipAddress::Cidr(net, len)) => {
+            let given = text.split_once('/').and_then(|(ip, _)| parse_ip(ip));
+            if given.is_some_and(|g| g != net) {
+                return vec![format!(
+                    "{text:?} has host bits set: write {net}/{len} (or the range you mean)"
+                )];
+            }
+            let host_bits = if net.is_ipv4() { 32 } else { 128 } - u32::from(len);
+            let span = if host_bits >= 128 {
+                u128::MAX
+            } else {
+                (1u128 << host_bits) - 1
+            };
+            let last = number(net) | span;
+            let last = match net {
+                IpAddr::V4(_) => IpAddr::V4(std::net::Ipv4Addr::from(
+                    u32::try_from(last).unwrap_or(u32::MAX),
+                )),
+                IpAddr::V6(_) => IpAddr::V6(last.into()),
+            };
+            (net, last)
+        }
+    };
+    let (a, b) = (number(first), number(last));
+    special_blocks(first.is_ipv4())
+        .into_iter()
+        .filter(|(lo, hi, _)| a <= *hi && *lo <= b)
+        .map(|(_, _, what)| format!("{text:?} contains {what}, which no Service may use"))
+        .collect()
 }
 
 fn mask(ip: IpAddr, len: u8) -> IpAddr {
@@ -100,18 +231,12 @@ fn mask(ip: IpAddr, len: u8) -> IpAddr {
     }
 }
 
-/// Checks an `Eip` spec as the CRD schema does.
+/// Checks an `Eip` spec as the CRD schema does (the admission rules; see
+/// [`pool_address_problems`] for the pool rules the controller adds).
 pub fn validate_eip(spec: &EipSpec) -> Vec<FieldError> {
     let mut errors = Vec::new();
-    if let Err(e) = parse_eip_address(&spec.address) {
+    if let Err(e) = eip_address_shape(&spec.address) {
         errors.push(FieldError::new("spec.address", e));
-    }
-    let has_interface = spec.interface.as_deref().is_some_and(|i| !i.is_empty());
-    if has_interface && spec.protocol() == Protocol::Bgp {
-        errors.push(FieldError::new(
-            "spec.interface",
-            "applies to protocol layer2 or vip only",
-        ));
     }
     if spec
         .interface
@@ -123,19 +248,28 @@ pub fn validate_eip(spec: &EipSpec) -> Vec<FieldError> {
             "must be at most 64 characters",
         ));
     }
-    if let Some(iface) = spec.interface.as_deref()
-        && let Some(ip) = iface.strip_prefix("can_reach:")
-        && ip.parse::<IpAddr>().is_err()
-    {
-        errors.push(FieldError::new(
-            "spec.interface",
-            format!("can_reach:{ip} does not name an IP address"),
-        ));
-    }
     if let Some(adv) = &spec.advertisement {
         validate_advertisement(adv, &mut errors);
     }
     errors
+}
+
+/// What an `Eip` spec sets that Berth accepts and ignores, one warning each (the controller
+/// puts them on the Eip as a condition and an event, or in the log in standalone mode).
+/// OpenELB accepts `interface` on a bgp pool and ignores it; so does Berth.
+pub fn eip_warnings(spec: &EipSpec) -> Vec<FieldError> {
+    let mut warnings = Vec::new();
+    if let Some(iface) = spec.interface.as_deref().filter(|i| !i.is_empty())
+        && spec.protocol() == Protocol::Bgp
+    {
+        warnings.push(FieldError::new(
+            "spec.interface",
+            format!(
+                "{iface:?} is ignored: it applies to protocol layer2 or vip only, and this pool is bgp"
+            ),
+        ));
+    }
+    warnings
 }
 
 /// Checks an update of an `Eip`: `spec.address` is immutable.
@@ -157,7 +291,28 @@ const WELL_KNOWN_COMMUNITIES: [&str; 4] = [
     "blackhole",
 ];
 
+/// At most this many entries in `spec.advertisement.communities` and `largeCommunities`
+/// (the CRD's `maxItems`, which also bounds the cost of their CEL rules).
+pub const MAX_COMMUNITIES: usize = 64;
+
+/// The CRD's CEL rule on `spec.advertisement.communities`; [`parse_community`] in Rust.
+pub const COMMUNITIES_RULE: &str = "self.all(c, c in ['no-export', 'no-advertise', 'no-export-subconfed', 'blackhole'] || (c.matches('^[0-9]{1,5}:[0-9]{1,5}$') && int(c.split(':')[0]) <= 65535 && int(c.split(':')[1]) <= 65535))";
+
+/// The CRD's CEL rule on `spec.advertisement.largeCommunities`; [`parse_large_community`].
+pub const LARGE_COMMUNITIES_RULE: &str = "self.all(c, c.matches('^[0-9]{1,10}:[0-9]{1,10}:[0-9]{1,10}$') && c.split(':').all(p, int(p) <= 4294967295))";
+
 fn validate_advertisement(adv: &Advertisement, errors: &mut Vec<FieldError>) {
+    for (field, n) in [
+        ("communities", adv.communities.len()),
+        ("largeCommunities", adv.large_communities.len()),
+    ] {
+        if n > MAX_COMMUNITIES {
+            errors.push(FieldError::new(
+                format!("spec.advertisement.{field}"),
+                format!("must have at most {MAX_COMMUNITIES} items"),
+            ));
+        }
+    }
     for (i, c) in adv.communities.iter().enumerate() {
         if parse_community(c).is_none() {
             errors.push(FieldError::new(
@@ -179,6 +334,14 @@ fn validate_advertisement(adv: &Advertisement, errors: &mut Vec<FieldError>) {
     }
 }
 
+/// A decimal of 1 to `digits` ASCII digits (no sign, no space), as the CRD's regexes take it.
+fn decimal(text: &str, digits: usize) -> Option<u64> {
+    if text.is_empty() || text.len() > digits || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
 /// Parses a standard community: `ASN:VALUE` or a well-known name, into its 32-bit value.
 pub fn parse_community(text: &str) -> Option<u32> {
     match text {
@@ -189,18 +352,46 @@ pub fn parse_community(text: &str) -> Option<u32> {
         _ => {}
     }
     let (a, b) = text.split_once(':')?;
-    let a: u16 = a.parse().ok()?;
-    let b: u16 = b.parse().ok()?;
+    let a = u16::try_from(decimal(a, 5)?).ok()?;
+    let b = u16::try_from(decimal(b, 5)?).ok()?;
     Some((u32::from(a) << 16) | u32::from(b))
 }
 
 /// Parses a large community `GLOBAL:LOCAL1:LOCAL2`.
 pub fn parse_large_community(text: &str) -> Option<(u32, u32, u32)> {
     let mut it = text.split(':');
-    let a = it.next()?.parse().ok()?;
-    let b = it.next()?.parse().ok()?;
-    let c = it.next()?.parse().ok()?;
+    let mut part = || u32::try_from(decimal(it.next()?, 10)?).ok();
+    let (a, b, c) = (part()?, part()?, part()?);
     it.next().is_none().then_some((a, b, c))
+}
+
+/// The CRD's CEL rule on `spec.conf.neighborAddress`.
+pub const IP_RULE: &str = "isIP(self)";
+
+/// The CRD's CEL rule on optional address fields (`sourceAddress`, `transport.localAddress`,
+/// `listenAddresses[]`, `routerId`): empty, or an IP address.
+pub const OPTIONAL_IP_RULE: &str = "self == '' || isIP(self)";
+
+/// The CRD's CEL rule on a `BgpPeer` spec: the session's source address (`sourceAddress`,
+/// else `transport.localAddress`) is of the neighbour's family.
+pub const SOURCE_FAMILY_RULE: &str = "!isIP(self.conf.neighborAddress) || ((has(self.sourceAddress) && self.sourceAddress != '') ? (!isIP(self.sourceAddress) || ip(self.sourceAddress).family() == ip(self.conf.neighborAddress).family()) : (!has(self.transport) || !has(self.transport.localAddress) || self.transport.localAddress == '' || !isIP(self.transport.localAddress) || ip(self.transport.localAddress).family() == ip(self.conf.neighborAddress).family()))";
+
+/// Address fields are at most this long (the CRD's `maxLength`; an IPv6 address with an
+/// embedded IPv4 one has 45 characters).
+pub const MAX_ADDRESS_LENGTH: usize = 64;
+
+fn check_ip(errors: &mut Vec<FieldError>, field: &str, text: &str, optional: bool) {
+    if text.chars().count() > MAX_ADDRESS_LENGTH {
+        errors.push(FieldError::new(
+            field,
+            format!("must be at most {MAX_ADDRESS_LENGTH} characters"),
+        ));
+    } else if !(optional && text.is_empty()) && parse_ip(text).is_none() {
+        errors.push(FieldError::new(
+            field,
+            format!("{text:?} is not an IP address"),
+        ));
+    }
 }
 
 /// Checks a `BgpPeer` spec as the CRD schema does.
@@ -209,13 +400,13 @@ pub fn validate_bgp_peer(spec: &BgpPeerSpec) -> Vec<FieldError> {
     if spec.conf.peer_as == 0 {
         errors.push(FieldError::new("spec.conf.peerAs", "must be 1 or more"));
     }
-    let neighbor = spec.conf.neighbor_address.parse::<IpAddr>();
-    if neighbor.is_err() {
-        errors.push(FieldError::new(
-            "spec.conf.neighborAddress",
-            format!("{:?} is not an IP address", spec.conf.neighbor_address),
-        ));
-    }
+    check_ip(
+        &mut errors,
+        "spec.conf.neighborAddress",
+        &spec.conf.neighbor_address,
+        false,
+    );
+    let neighbor = parse_ip(&spec.conf.neighbor_address);
     let has_plain = spec
         .conf
         .auth_password
@@ -246,23 +437,30 @@ pub fn validate_bgp_peer(spec: &BgpPeerSpec) -> Vec<FieldError> {
             "must not be empty",
         ));
     }
-    if let Some(src) = spec.effective_source_address() {
-        match src.parse::<IpAddr>() {
-            Err(_) => errors.push(FieldError::new(
-                "spec.sourceAddress",
-                format!("{src:?} is not an IP address"),
-            )),
-            Ok(s) => {
-                if let Ok(n) = neighbor
-                    && n.is_ipv4() != s.is_ipv4()
-                {
-                    errors.push(FieldError::new(
-                        "spec.sourceAddress",
-                        "must be the same family as conf.neighborAddress",
-                    ));
-                }
-            }
+    if let Some(src) = &spec.source_address {
+        check_ip(&mut errors, "spec.sourceAddress", src, true);
+    }
+    if let Some(t) = &spec.transport {
+        if let Some(local) = &t.local_address {
+            check_ip(&mut errors, "spec.transport.localAddress", local, true);
         }
+        if let Some(port) = t.remote_port
+            && !(1..=65535).contains(&port)
+        {
+            errors.push(FieldError::new(
+                "spec.transport.remotePort",
+                "must be 1-65535",
+            ));
+        }
+    }
+    if let Some(src) = spec.effective_source_address().and_then(parse_ip)
+        && let Some(n) = neighbor
+        && n.is_ipv4() != src.is_ipv4()
+    {
+        errors.push(FieldError::new(
+            "spec.sourceAddress",
+            "must be the same family as conf.neighborAddress",
+        ));
     }
     if let Some(t) = spec.timers.as_ref().and_then(|t| t.config.as_ref())
         && let Some(h) = t.hold_time
@@ -321,18 +519,32 @@ pub fn validate_bgp_peer(spec: &BgpPeerSpec) -> Vec<FieldError> {
     errors
 }
 
-/// Checks a `BgpConf` spec as the CRD schema does, and a little more: the schema takes an unset
-/// `as` when `asPerRack` is set, but this reports it anyway, so a node whose rack is not mapped
-/// learns it has no AS (callers drop the error for nodes whose rack is mapped).
+/// The CRD's CEL rule on `spec.timers.config`: each timer is a whole number of seconds (a
+/// number, or a string of digits), and `holdTime` is 0 or 3-65535 (RFC 4271).
+pub const TIMERS_RULE: &str = "(!has(self.connectRetry) || (type(self.connectRetry) == string ? (self.connectRetry.matches('^[0-9]+$') && int(self.connectRetry) >= 0) : self.connectRetry >= 0)) && (!has(self.holdTime) || (type(self.holdTime) == string ? (self.holdTime.matches('^[0-9]+$') && int(self.holdTime) >= 0) : self.holdTime >= 0)) && (!has(self.keepaliveInterval) || (type(self.keepaliveInterval) == string ? (self.keepaliveInterval.matches('^[0-9]+$') && int(self.keepaliveInterval) >= 0) : self.keepaliveInterval >= 0)) && (!has(self.minimumAdvertisementInterval) || (type(self.minimumAdvertisementInterval) == string ? (self.minimumAdvertisementInterval.matches('^[0-9]+$') && int(self.minimumAdvertisementInterval) >= 0) : self.minimumAdvertisementInterval >= 0)) && (!has(self.holdTime) || (type(self.holdTime) == string ? (int(self.holdTime) == 0 || (int(self.holdTime) >= 3 && int(self.holdTime) <= 65535)) : (self.holdTime == 0 || (self.holdTime >= 3 && self.holdTime <= 65535))))";
+
+/// The CRD's CEL rule on `gracefulRestart` (of `BgpConf` and `BgpPeer`): each time is a whole
+/// number of seconds (a number, or a string of digits).
+pub const GRACEFUL_RESTART_RULE: &str = "(!has(self.restartTime) || (type(self.restartTime) == string ? (self.restartTime.matches('^[0-9]+$') && int(self.restartTime) >= 0) : self.restartTime >= 0)) && (!has(self.deferralTime) || (type(self.deferralTime) == string ? (self.deferralTime.matches('^[0-9]+$') && int(self.deferralTime) >= 0) : self.deferralTime >= 0)) && (!has(self.staleRoutesTime) || (type(self.staleRoutesTime) == string ? (self.staleRoutesTime.matches('^[0-9]+$') && int(self.staleRoutesTime) >= 0) : self.staleRoutesTime >= 0)) && (!has(self.peerRestartTime) || (type(self.peerRestartTime) == string ? (self.peerRestartTime.matches('^[0-9]+$') && int(self.peerRestartTime) >= 0) : self.peerRestartTime >= 0))";
+
+/// The CRD's CEL rule on a `BgpConf` spec.
+pub const CONF_AS_RULE: &str =
+    "(has(self.__as__) && self.__as__ != 0) || (has(self.asPerRack) && size(self.asPerRack) > 0)";
+
+/// At most this many `spec.listenAddresses` (the CRD's `maxItems`).
+pub const MAX_LISTEN_ADDRESSES: usize = 16;
+
+/// Checks a `BgpConf` spec as the CRD schema does. An unset `as` with a non-empty
+/// `asPerRack` passes; a node whose rack it does not map learns that from its speaker.
 pub fn validate_bgp_conf(spec: &BgpConfSpec) -> Vec<FieldError> {
     let mut errors = Vec::new();
-    if spec.as_number == 0 {
+    if spec.as_number == 0 && spec.as_per_rack.is_empty() {
         errors.push(FieldError::new(
             "spec.as",
-            "must be 1 or more, unless spec.asPerRack maps the node's rack",
+            "set spec.as (1-4294967295) or a non-empty spec.asPerRack",
         ));
     }
-    if !spec.router_id.is_empty() && spec.router_id.parse::<std::net::Ipv4Addr>().is_err() {
+    if !spec.router_id.is_empty() && !parse_ip(&spec.router_id).is_some_and(|ip| ip.is_ipv4()) {
         errors.push(FieldError::new(
             "spec.routerId",
             format!("{:?} is not an IPv4 address", spec.router_id),
@@ -343,13 +555,14 @@ pub fn validate_bgp_conf(spec: &BgpConfSpec) -> Vec<FieldError> {
     {
         errors.push(FieldError::new("spec.listenPort", "must be -1-65535"));
     }
+    if spec.listen_addresses.len() > MAX_LISTEN_ADDRESSES {
+        errors.push(FieldError::new(
+            "spec.listenAddresses",
+            format!("must have at most {MAX_LISTEN_ADDRESSES} items"),
+        ));
+    }
     for (i, a) in spec.listen_addresses.iter().enumerate() {
-        if a.parse::<IpAddr>().is_err() {
-            errors.push(FieldError::new(
-                format!("spec.listenAddresses[{i}]"),
-                format!("{a:?} is not an IP address"),
-            ));
-        }
+        check_ip(&mut errors, &format!("spec.listenAddresses[{i}]"), a, false);
     }
     errors
 }
@@ -381,6 +594,9 @@ mod tests {
             "10.0.0.9-10.0.0.1",
             "10.0.0.1-fd00::1",
             "x",
+            " 10.0.0.1",
+            "::ffff:10.0.0.1",
+            "10.0.0.0/08",
         ] {
             assert!(parse_eip_address(bad).is_err(), "{bad}");
         }
@@ -403,10 +619,6 @@ mod tests {
             ..Default::default()
         };
         assert!(validate_eip(&spec).is_empty());
-        spec.interface = Some("eth0".into());
-        assert_eq!(validate_eip(&spec)[0].field, "spec.interface");
-        spec.protocol = Some(Protocol::Layer2);
-        assert!(validate_eip(&spec).is_empty());
         let mut changed = spec.clone();
         changed.address = "10.0.1.0/24".into();
         let errs = validate_eip_update(&spec, &changed);
@@ -419,6 +631,87 @@ mod tests {
         let errs = validate_eip(&spec);
         assert_eq!(errs.len(), 1);
         assert_eq!(errs[0].field, "spec.advertisement.communities[1]");
+    }
+
+    /// Regression (issue 14 item 3): OpenELB accepts `interface` on a bgp pool; so does Berth,
+    /// with a warning instead of a refusal.
+    #[test]
+    fn an_interface_on_a_bgp_pool_is_a_warning_not_an_error() {
+        let mut spec = EipSpec {
+            address: "10.0.0.0/24".into(),
+            interface: Some("eth0".into()),
+            ..Default::default()
+        };
+        for protocol in [None, Some(Protocol::Bgp)] {
+            spec.protocol = protocol;
+            assert!(validate_eip(&spec).is_empty(), "{protocol:?}");
+            let warnings = eip_warnings(&spec);
+            assert_eq!(warnings.len(), 1, "{protocol:?}");
+            assert_eq!(warnings[0].field, "spec.interface");
+            assert!(warnings[0].message.contains("ignored"), "{}", warnings[0]);
+        }
+        spec.protocol = Some(Protocol::Layer2);
+        assert!(validate_eip(&spec).is_empty() && eip_warnings(&spec).is_empty());
+    }
+
+    /// Regression (issue 14 item 13): the CRD's pattern refuses spaces and a remote port of 0;
+    /// standalone validation took both.
+    #[test]
+    fn spaces_and_port_zero_are_refused_as_the_crd_does() {
+        let spec = EipSpec {
+            address: "10.70.0.1 - 10.70.0.9".into(),
+            ..Default::default()
+        };
+        assert_eq!(validate_eip(&spec)[0].field, "spec.address");
+        let mut peer = BgpPeerSpec::default();
+        peer.conf.peer_as = 65000;
+        peer.conf.neighbor_address = "10.0.0.1".into();
+        peer.transport = Some(crate::bgppeer::Transport {
+            remote_port: Some(0),
+            ..Default::default()
+        });
+        assert_eq!(
+            validate_bgp_peer(&peer)[0].field,
+            "spec.transport.remotePort"
+        );
+    }
+
+    /// Regression (issue 14 item 14): special-purpose addresses and host bits are pool
+    /// problems; `10.0.0.0/0` is not read as `0.0.0.0/0`.
+    #[test]
+    fn pool_rules_refuse_special_addresses_host_bits_and_reversed_ranges() {
+        for bad in [
+            "0.0.0.0/0",
+            "::/0",
+            "10.0.0.0/0",
+            "10.0.0.5/24",
+            "127.0.0.1",
+            "126.255.255.250-128.0.0.5",
+            "::1",
+            "ff02::1",
+            "224.0.0.0/4",
+            "239.1.1.1",
+            "10.0.0.9-10.0.0.1",
+            "fd00::1/64",
+        ] {
+            assert!(!pool_address_problems(bad).is_empty(), "{bad}");
+        }
+        for good in [
+            "10.0.0.0/24",
+            "0.0.0.1-10.0.0.0",
+            "fd00::/64",
+            "2001:db8::1",
+            "1.0.0.0/8",
+        ] {
+            assert_eq!(pool_address_problems(good), Vec::<String>::new(), "{good}");
+        }
+        let host_bits = pool_address_problems("10.0.0.0/0");
+        assert!(host_bits[0].contains("host bits"), "{host_bits:?}");
+        assert_eq!(
+            special_purpose("::".parse().expect("ip")),
+            Some("the unspecified address")
+        );
+        assert_eq!(special_purpose("10.0.0.1".parse().expect("ip")), None);
     }
 
     #[test]
@@ -462,7 +755,7 @@ mod tests {
 
     #[test]
     fn conf_rules() {
-        let spec = BgpConfSpec {
+        let mut spec = BgpConfSpec {
             as_number: 0,
             router_id: "fd00::1".into(),
             ..Default::default()
@@ -472,5 +765,11 @@ mod tests {
             .map(|e| e.field)
             .collect();
         assert_eq!(fields, ["spec.as", "spec.routerId"]);
+        spec.as_per_rack.insert("r1".into(), 64513);
+        spec.router_id.clear();
+        assert!(
+            validate_bgp_conf(&spec).is_empty(),
+            "asPerRack stands in for as"
+        );
     }
 }

@@ -86,17 +86,26 @@ fn settings(
 ) -> Option<SpeakerSettings> {
     let name = api::keys::BGP_CONF_NAME;
     let errors = api::validate::validate_bgp_conf(&conf.spec);
+    if let Some(e) = errors.first() {
+        problems.push(Problem::new("BgpConf", name, e.to_string()));
+        return None;
+    }
     // A zero `as` is fine when this node's rack maps to an AS.
     let rack_as = node
         .rack()
         .and_then(|r| conf.spec.as_per_rack.get(r))
         .copied();
-    let blocking: Vec<_> = errors
-        .iter()
-        .filter(|e| !(e.field == "spec.as" && rack_as.is_some()))
-        .collect();
-    if let Some(e) = blocking.first() {
-        problems.push(Problem::new("BgpConf", name, e.to_string()));
+    if conf.spec.as_number == 0 && rack_as.is_none() {
+        problems.push(Problem::new(
+            "BgpConf",
+            name,
+            format!(
+                "spec.as: must be 1 or more, unless spec.asPerRack maps the node's rack \
+                 (node {} has rack {:?}, which spec.asPerRack does not map)",
+                ctx.node_name,
+                node.rack().unwrap_or("")
+            ),
+        ));
         return None;
     }
     if let Some(policy) = conf.spec.policy.as_deref().filter(|p| !p.is_empty()) {
@@ -209,7 +218,7 @@ fn families(peer: &BgpPeer, address: IpAddr) -> BTreeSet<Afi> {
     }
 }
 
-fn seconds_u16(n: Option<api::Number>) -> Option<u16> {
+fn seconds_u16(n: Option<api::number::Seconds>) -> Option<u16> {
     n.map(|n| u16::try_from(n.get()).unwrap_or(u16::MAX))
 }
 
