@@ -1,5 +1,5 @@
 //! What the speaker shows: the JSON views of the read-only admin API (`/api/v1/peers`,
-//! `/api/v1/routes`, `/api/v1/vips`, `/api/v1/status`), which `berthctl` reads back, and
+//! `/api/v1/routes`, `/api/v1/vips`, `/api/v1/status`, `/api/v1/layer2`), which `berthctl` reads back, and
 //! the Prometheus text exposition. Built from one `View` of the daemon's state.
 
 use std::fmt::Write as _;
@@ -39,6 +39,8 @@ pub struct View {
     pub route_changes: u64,
     /// The last manifest error of the state source, if it is broken now.
     pub source_error: Option<String>,
+    /// The layer-2 edge's live view (owners, standbys, members), once it runs.
+    pub layer2: Option<tokio::sync::watch::Receiver<crate::layer2::edge::Layer2View>>,
 }
 
 /// One session, for `berthctl peers`.
@@ -273,6 +275,14 @@ impl View {
         }
     }
 
+    /// The layer-2 view (empty when layer 2 does not run).
+    pub fn layer2(&self) -> crate::layer2::edge::Layer2View {
+        self.layer2
+            .as_ref()
+            .map(|v| v.borrow().clone())
+            .unwrap_or_default()
+    }
+
     /// The Prometheus text exposition.
     pub fn metrics(&self) -> String {
         let mut m = String::new();
@@ -371,6 +381,27 @@ impl View {
             "# HELP berth_speaker_ready First complete sync done.\n# TYPE berth_speaker_ready gauge\nberth_speaker_ready {}",
             u8::from(self.ready)
         );
+        if self.layer2.is_some() {
+            let l2 = self.layer2();
+            let _ = writeln!(
+                m,
+                "# HELP berth_speaker_layer2_owner Whether this node answers ARP/NDP for the address.\n# TYPE berth_speaker_layer2_owner gauge"
+            );
+            for a in &l2.addresses {
+                if let Some(ip) = a.address {
+                    let _ = writeln!(
+                        m,
+                        "berth_speaker_layer2_owner{{address=\"{ip}\"}} {}",
+                        u8::from(a.here)
+                    );
+                }
+            }
+            let _ = writeln!(
+                m,
+                "# HELP berth_speaker_layer2_live_members Layer-2 members alive as this node hears them.\n# TYPE berth_speaker_layer2_live_members gauge\nberth_speaker_layer2_live_members {}",
+                l2.live.len()
+            );
+        }
         m
     }
 }
@@ -482,6 +513,7 @@ pub fn admin_route(view: &View, path: &str) -> Response {
         "/api/v1/routes" => json(&view.routes()),
         "/api/v1/vips" => json(&view.vips()),
         "/api/v1/status" => json(&view.status()),
+        "/api/v1/layer2" => json(&view.layer2()),
         _ => health_route(view, path),
     }
 }

@@ -2,6 +2,10 @@
 //! the difference) → VIPs on the local device, with the result published for the HTTP
 //! surfaces. On shutdown: graceful shutdown of every session, then the VIPs come off; or,
 //! for a restart, sessions closed as they are and a restart marker left for the successor.
+//!
+//! Beside BGP, the layer-2 edge (`crate::layer2::edge`) gets the same decision's layer-2
+//! part (`Desired.layer2`): BGP pools' VIPs go to the BGP applier, layer2 pools' to it. On
+//! shutdown it steps down first (its standbys take over while it still answers).
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -14,6 +18,7 @@ use tracing::{info, warn};
 
 use crate::admin::View;
 use crate::desired::{NodeContext, desired};
+use crate::layer2::edge::{self as layer2, Layer2Edge};
 use crate::netlink::VipDevice;
 use crate::restart_marker::{self, Marker};
 use crate::source::StateReceiver;
@@ -43,6 +48,8 @@ pub struct Options {
     /// makes this start a restart), written by a [`ShutdownMode::Restart`] stop. `None`:
     /// neither.
     pub restart_marker: Option<PathBuf>,
+    /// The layer-2 edge; `None` runs none (layer2 pools are then not answered).
+    pub layer2: Option<layer2::Options>,
 }
 
 /// What the speaker does with its sessions when told to stop.
@@ -99,9 +106,14 @@ pub async fn run(
             }
         },
     };
+    let edge = options.layer2.clone().map(Layer2Edge::start);
+    if let Some(e) = &edge {
+        shared.view().layer2 = Some(e.watch());
+    }
     tokio::pin!(shutdown);
     loop {
         let feed = states.borrow_and_update().clone();
+        let api_reachable = feed.error.is_none();
         shared.view().source_error = feed.error;
         if let Some(state) = feed.state {
             let started = Instant::now();
@@ -110,8 +122,24 @@ pub async fn run(
                 warn!(kind = %p.kind, name = %p.name, "skipped: {}", p.message);
             }
             let result = applier.apply(&want).await;
+            if let Some(e) = &edge {
+                e.set(layer2::Input {
+                    plan: want.layer2.clone(),
+                    api_reachable,
+                });
+            }
             if let Some(d) = device.as_mut() {
-                let vips: BTreeSet<IpAddr> = want.announce.keys().copied().collect();
+                let mut vips: BTreeSet<IpAddr> = want.announce.keys().copied().collect();
+                // Layer-2 addresses go on every candidate, as kube-proxy's IPVS does: the
+                // node accepts the traffic the owner's ARP/NDP answers draw, and a takeover
+                // changes nothing here.
+                vips.extend(
+                    want.layer2
+                        .vips
+                        .iter()
+                        .filter(|(_, v)| v.candidates.contains(&options.ctx.node_name))
+                        .map(|(ip, _)| *ip),
+                );
                 d.sync(&vips).await;
             }
             let took = started.elapsed();
@@ -159,6 +187,10 @@ pub async fn run(
         }
     }
     shared.view().ready = false;
+    if let Some(e) = edge {
+        e.step_down().await;
+        info!("layer 2 stepped down");
+    }
     match options.on_shutdown {
         ShutdownMode::Drain => {
             applier

@@ -70,6 +70,7 @@ async fn one_run(
         network: Network::Memory(net.clone()),
         restarting,
         restart_marker: Some(marker.to_path_buf()),
+        layer2: None,
     };
     let (_tx, rx) = tokio::sync::watch::channel(Feed {
         state: Some(Arc::new(cluster(120))),

@@ -389,8 +389,9 @@ fn pools_decide_what_is_ours_and_its_attributes() {
     assert_eq!((attrs.local_pref, attrs.med), (Some(200), Some(5)));
     assert_eq!(
         reason(&d, "198.51.100.5"),
-        Reason::PoolNotBgp { pool: "l2".into() }
+        Reason::Layer2 { pool: "l2".into() }
     );
+    assert!(d.layer2.vips.contains_key(&ip("198.51.100.5")));
     assert_eq!(reason(&d, "203.0.113.9"), Reason::NoPool);
     assert_eq!(d.announce.len(), 2);
 }

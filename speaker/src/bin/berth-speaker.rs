@@ -92,6 +92,16 @@ struct Args {
     /// directory that outlives the process (a hostPath in Kubernetes). Empty: off.
     #[arg(long, default_value = speaker::restart_marker::DEFAULT_PATH)]
     restart_marker: String,
+    /// Layer 2: milliseconds between heartbeats to the other candidates of layer2 pools.
+    #[arg(long, default_value_t = 50)]
+    layer2_heartbeat_ms: u64,
+    /// Layer 2: heartbeats missed before a candidate counts as gone (detection time =
+    /// interval × this).
+    #[arg(long, default_value_t = 3)]
+    layer2_detect_multiplier: u32,
+    /// Layer 2: the heartbeat UDP port (the same on every node). 0 turns layer 2 off.
+    #[arg(long, default_value_t = speaker::layer2::edge::DEFAULT_PORT)]
+    layer2_port: u16,
 }
 
 /// Logs go to stderr, which is what supervisors keep (Kubernetes, the testbed, the demo);
@@ -213,6 +223,15 @@ async fn main() -> anyhow::Result<()> {
         restarting: args.restarting,
         restart_marker: (!args.restart_marker.is_empty())
             .then(|| PathBuf::from(&args.restart_marker)),
+        layer2: (args.layer2_port != 0).then(|| speaker::layer2::edge::Options {
+            node: args.node_name.clone(),
+            timing: speaker::layer2::liveness::Timing {
+                interval: Duration::from_millis(args.layer2_heartbeat_ms.max(1)),
+                multiplier: args.layer2_detect_multiplier.max(1),
+            },
+            port: args.layer2_port,
+            standalone: args.state_dir.is_some(),
+        }),
     };
     run(options, rx, shared, terminated()).await;
     info!("stopped");

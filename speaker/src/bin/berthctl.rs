@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 use speaker::admin::{PeerView, RouteView, StatusView};
 use speaker::desired::VipReport;
+use speaker::layer2::edge::Layer2View;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Output {
@@ -38,6 +39,8 @@ enum What {
     Vips,
     /// The speaker as a whole: sync, settings, skipped objects.
     Status,
+    /// Layer-2 addresses: which node answers ARP/NDP for each, and which would take over.
+    Layer2,
 }
 
 fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
@@ -164,6 +167,47 @@ fn render(what: What, body: &str) -> Result<String, serde_json::Error> {
                 &rows,
             )
         }
+        What::Layer2 => {
+            let v: Layer2View = serde_json::from_str(body)?;
+            let dash = |s: &Option<String>| s.clone().unwrap_or_else(|| "-".into());
+            let rows: Vec<Vec<String>> = v
+                .addresses
+                .iter()
+                .map(|a| {
+                    vec![
+                        a.address.map(|ip| ip.to_string()).unwrap_or_default(),
+                        a.pool.clone(),
+                        dash(&a.owner) + if a.here { " (this node)" } else { "" },
+                        dash(&a.standby),
+                        dash(&a.interface),
+                        a.candidates.join(","),
+                    ]
+                })
+                .collect();
+            let mut out = table(
+                &[
+                    "Address",
+                    "Pool",
+                    "Owner",
+                    "Standby",
+                    "Interface",
+                    "Candidates",
+                ],
+                &rows,
+            );
+            out.push_str(&format!(
+                "live: {} of {} members; eligible: {}; isolated: {}; detection {} ms\n",
+                v.live.join(","),
+                v.members.len(),
+                v.eligible,
+                v.isolated,
+                v.detection_ms
+            ));
+            for p in &v.problems {
+                out.push_str(&format!("problem: {p}\n"));
+            }
+            out
+        }
         What::Status => {
             let s: StatusView = serde_json::from_str(body)?;
             let mut out = format!(
@@ -196,6 +240,7 @@ fn main() -> ExitCode {
         What::Routes => "/api/v1/routes",
         What::Vips => "/api/v1/vips",
         What::Status => "/api/v1/status",
+        What::Layer2 => "/api/v1/layer2",
     };
     let body = match speaker::http::get(&args.addr, path, Duration::from_secs(5)) {
         Ok((200, body)) => body,

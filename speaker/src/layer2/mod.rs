@@ -9,6 +9,10 @@
 //! their heartbeats, and the owner of every address follows from the live set alone.
 
 pub mod candidates;
+pub mod edge;
 pub mod frame;
+pub mod link;
 pub mod liveness;
 pub mod owner;
+pub mod packet_socket;
+pub mod responder;
