@@ -31,6 +31,11 @@ pub const METALLB_ALLOW_SHARED_IP: &str = "metallb.io/allow-shared-ip";
 /// Berth's `spec.loadBalancerClass`. Services with another class are never touched.
 pub const LOAD_BALANCER_CLASS: &str = "berth.io/lb";
 
+/// Standalone mode: when a Service's addresses were allocated (RFC 3339, written with its
+/// status). Where two Services claim one address, the older allocation keeps it: files carry
+/// no trustworthy creation time.
+pub const ALLOCATED_AT: &str = "berth.io/allocated-at";
+
 /// Finalizer on a Service holding an address: removed once the address is released.
 pub const SERVICE_FINALIZER: &str = "berth.io/service-address";
 /// Finalizer on an Eip while any Service holds one of its addresses.
@@ -44,3 +49,7 @@ pub const EXCLUDE_FROM_LB_LABEL: &str = "node.kubernetes.io/exclude-from-externa
 
 /// Name of the only `BgpConf` object that counts.
 pub const BGP_CONF_NAME: &str = "default";
+
+/// The annotation `kubectl apply` keeps a whole copy of the object in. Neither binary reads
+/// it; both drop it from the objects they cache.
+pub const KUBECTL_LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";

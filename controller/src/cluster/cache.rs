@@ -49,8 +49,14 @@ where
         let (store, writer) = reflector::store();
         let kind = K::kind(&K::DynamicType::default()).to_string();
         let events = api::watch::retrying(watcher(api, config))
-            // Managed fields are half of most objects and never read by the controller.
-            .map_ok(|event| event.modify(|o| o.managed_fields_mut().clear()));
+            // Managed fields are half of most objects, and `kubectl apply`'s copy of the object
+            // often the other half; the controller reads neither.
+            .map_ok(|event| {
+                event.modify(|o| {
+                    o.managed_fields_mut().clear();
+                    o.annotations_mut().remove(api::keys::KUBECTL_LAST_APPLIED);
+                })
+            });
         let applied = reflector::reflector(writer, events).applied_objects();
         let task = tokio::spawn(async move {
             futures::pin_mut!(applied);

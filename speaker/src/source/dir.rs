@@ -2,11 +2,20 @@
 //! `*.yml`, not hidden), the same objects a cluster would hold. The controller's
 //! standalone mode writes Service allocations into the same files.
 //!
-//! A document that does not parse fails the whole read with its file and line, and the
-//! last good state stays in force until the file is fixed: a half-written edit never
-//! withdraws anything.
+//! One bad document never stops the directory: it is skipped and reported by file and line,
+//! the object it stood for keeps its last good content, and everything else is served
+//! ([`api::manifest::ManifestCache`] holds the rules, shared with the controller). A pool, a
+//! Service or an EndpointSlice whose document vanished (its file moved away, or shrank in a
+//! rewrite) stays in force for a grace period, as the controller keeps its address: a file
+//! moved away and back withdraws nothing.
+//!
+//! This module knows nothing of what the objects mean; it only turns files into a state.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use api::manifest::{DecodeError, ManifestCache, ObjectId, Vanished, typed};
 
 use crate::state::{ClusterState, Object};
 
@@ -21,94 +30,48 @@ pub fn split_documents(text: &str) -> Vec<(usize, String)> {
         .collect()
 }
 
-fn typed<T: serde::de::DeserializeOwned>(
-    value: serde_yaml::Value,
-    kind: &str,
-    at: impl Fn(String) -> ManifestError,
-) -> Result<Box<T>, ManifestError> {
-    serde_yaml::from_value(value)
-        .map(Box::new)
-        .map_err(|e| at(format!("{kind}: {e}")))
-}
-
-/// Parses one document into an object; `Ok(None)` for empty documents and kinds the
-/// speaker does not read.
-pub fn parse_document(
-    file: &Path,
-    first_line: usize,
-    text: &str,
-) -> Result<Option<Object>, ManifestError> {
-    let error = |line: usize, message: String| ManifestError {
-        file: file.to_path_buf(),
-        line,
-        message,
-    };
-    let value: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| {
-        let line = e.location().map_or(0, |l| l.line().saturating_sub(1));
-        error(first_line + line, e.to_string())
-    })?;
-    if value.is_null() {
-        return Ok(None);
+/// The speaker's [`api::manifest::Decoder`]: the kinds it reads, typed.
+fn decode(kind: &str, value: serde_yaml::Value, text: &str) -> Option<Result<Object, DecodeError>> {
+    fn boxed<T: serde::de::DeserializeOwned>(
+        value: serde_yaml::Value,
+        text: &str,
+    ) -> Result<Box<T>, DecodeError> {
+        typed(value, text).map(Box::new)
     }
-    let kind = value
-        .get("kind")
-        .and_then(|k| k.as_str())
-        .ok_or_else(|| error(first_line, "document has no `kind`".into()))?
-        .to_string();
-    let at = |m: String| error(first_line, m);
-    Ok(Some(match kind.as_str() {
-        "Node" => Object::Node(typed(value, &kind, at)?),
-        "Service" => Object::Service(typed(value, &kind, at)?),
-        "EndpointSlice" => Object::EndpointSlice(typed(value, &kind, at)?),
-        "Eip" => Object::Eip(typed(value, &kind, at)?),
-        "BgpConf" => Object::BgpConf(typed(value, &kind, at)?),
-        "BgpPeer" => Object::BgpPeer(typed(value, &kind, at)?),
-        "Secret" => Object::Secret(typed(value, &kind, at)?),
-        _ => return Ok(None),
-    }))
+    Some(match kind {
+        "Node" => boxed(value, text).map(Object::Node),
+        "Service" => boxed(value, text).map(Object::Service),
+        "EndpointSlice" => boxed(value, text).map(Object::EndpointSlice),
+        "Eip" => boxed(value, text).map(Object::Eip),
+        "BgpConf" => boxed(value, text).map(Object::BgpConf),
+        "BgpPeer" => boxed(value, text).map(Object::BgpPeer),
+        "Secret" => boxed(value, text).map(Object::Secret),
+        _ => return None,
+    })
 }
 
-/// Parses a set of files (path, text) into one state; the first broken document fails all.
-pub fn parse_files(files: &[(PathBuf, String)]) -> Result<ClusterState, ManifestError> {
-    let mut state = ClusterState::default();
-    for (path, text) in files {
-        for (first_line, doc) in split_documents(text) {
-            if let Some(object) = parse_document(path, first_line, &doc)? {
-                state.insert(object);
-            }
-        }
-    }
-    Ok(state)
+/// Parses a set of files (path, text) into one state and the documents skipped.
+pub fn parse_files(files: &[(PathBuf, String)]) -> (ClusterState, Vec<ManifestError>) {
+    let mut cache = ManifestCache::new(decode);
+    cache.update(
+        files
+            .iter()
+            .map(|(p, t)| (p.clone(), Ok(t.clone())))
+            .collect(),
+    );
+    let read = cache.read();
+    let state = ClusterState::from_objects(read.objects.into_iter().map(|e| e.object));
+    (state, read.problems)
 }
 
-fn read_files(dir: &Path) -> Result<Vec<(PathBuf, String)>, ManifestError> {
-    let paths = manifest_paths(dir).map_err(|e| ManifestError {
-        file: dir.to_path_buf(),
-        line: 0,
-        message: e.to_string(),
-    })?;
-    let mut out = Vec::with_capacity(paths.len());
-    for path in paths {
-        match std::fs::read_to_string(&path) {
-            Ok(text) => out.push((path, text)),
-            // Deleted between listing and reading (e.g. an atomic rename): skip it, the
-            // next poll sees the new file.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                return Err(ManifestError {
-                    file: path,
-                    line: 0,
-                    message: e.to_string(),
-                });
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// Reads every manifest of `dir` into one state.
-pub fn load_dir(dir: &Path) -> Result<ClusterState, ManifestError> {
-    parse_files(&read_files(dir)?)
+/// Reads every manifest of `dir` into one state and the documents skipped; fails only when
+/// the directory cannot be listed.
+pub fn load_dir(dir: &Path) -> Result<(ClusterState, Vec<ManifestError>), ManifestError> {
+    let mut cache = ManifestCache::new(decode);
+    cache.update(api::manifest::read_texts(dir)?);
+    let read = cache.read();
+    let state = ClusterState::from_objects(read.objects.into_iter().map(|e| e.object));
+    Ok((state, read.problems))
 }
 
 /// What one poll of the directory found.
@@ -116,25 +79,45 @@ pub fn load_dir(dir: &Path) -> Result<ClusterState, ManifestError> {
 pub enum Poll {
     /// Nothing changed since the last poll.
     Unchanged,
-    /// The files changed and parse: the new state.
-    Changed(ClusterState),
-    /// The files changed and one does not parse (reported once per distinct error).
+    /// The state or the set of problems changed.
+    Changed {
+        /// Every object in force (skipped documents' last good content and vanished objects
+        /// in their grace period included).
+        state: ClusterState,
+        /// Documents skipped now, by file and line.
+        problems: Vec<ManifestError>,
+    },
+    /// The directory cannot be listed; the last state stays in force (reported once per
+    /// distinct error).
     Broken(ManifestError),
 }
 
-/// Polls a directory, remembering the text last read so that only a change is reported.
+/// Kinds whose vanished objects are kept for the grace period: those that decide which
+/// addresses are announced. A BgpPeer or a Node removed takes effect at once.
+fn kept_when_vanished(kind: &str) -> bool {
+    matches!(kind, "Eip" | "Service" | "EndpointSlice")
+}
+
+/// Watches a directory by reading it, remembering each file's text and parse so that only a
+/// change is reported, and vanished objects until their grace period ends.
 #[derive(Debug)]
 pub struct DirWatcher {
     dir: PathBuf,
-    last: Option<Vec<(PathBuf, String)>>,
+    cache: ManifestCache<Object>,
+    /// Pools, Services and EndpointSlices whose document vanished, still in force.
+    vanished: Vanished<ObjectId, Object>,
+    last: Option<(ClusterState, Vec<ManifestError>)>,
     last_error: Option<ManifestError>,
 }
 
 impl DirWatcher {
-    /// A watcher of `dir` that has read nothing yet.
-    pub fn new(dir: impl Into<PathBuf>) -> Self {
+    /// A watcher of `dir` that has read nothing yet, keeping vanished pools and Services for
+    /// `grace`.
+    pub fn new(dir: impl Into<PathBuf>, grace: Duration) -> Self {
         Self {
             dir: dir.into(),
+            cache: ManifestCache::new(decode),
+            vanished: Vanished::new(grace),
             last: None,
             last_error: None,
         }
@@ -145,35 +128,55 @@ impl DirWatcher {
         &self.dir
     }
 
-    /// Reads the directory and says what changed.
-    pub fn poll(&mut self) -> Poll {
-        let files = match read_files(&self.dir) {
-            Ok(f) => f,
-            Err(e) => return self.broken(e),
-        };
-        if self.last.as_ref() == Some(&files) {
-            return Poll::Unchanged;
-        }
-        match parse_files(&files) {
-            Ok(state) => {
-                self.last = Some(files);
-                self.last_error = None;
-                Poll::Changed(state)
-            }
-            Err(e) => {
-                // Forget the text so that undoing the broken edit counts as a change.
-                self.last = Some(files);
-                self.broken(e)
-            }
-        }
+    /// When the next vanished object's grace period ends, if any is waiting.
+    pub fn next_expiry(&self) -> Option<Instant> {
+        self.vanished.next_expiry()
     }
 
-    fn broken(&mut self, e: ManifestError) -> Poll {
-        if self.last_error.as_ref() == Some(&e) {
+    /// Reads the directory and says what changed, as of `now`.
+    pub fn poll(&mut self, now: Instant) -> Poll {
+        let files = match api::manifest::read_texts(&self.dir) {
+            Ok(f) => f,
+            Err(e) => {
+                if self.last_error.as_ref() == Some(&e) {
+                    return Poll::Unchanged;
+                }
+                self.last_error = Some(e.clone());
+                return Poll::Broken(e);
+            }
+        };
+        self.last_error = None;
+        let files_changed = self.cache.update(files);
+        let expired = self.next_expiry().is_some_and(|t| t <= now);
+        if !files_changed && !expired && self.last.is_some() {
             return Poll::Unchanged;
         }
-        self.last_error = Some(e.clone());
-        Poll::Broken(e)
+        let read = self.cache.read();
+        let present: BTreeMap<ObjectId, Object> =
+            read.objects.into_iter().map(|e| (e.id, e.object)).collect();
+        self.vanished.observe(
+            present
+                .iter()
+                .filter(|(id, _)| kept_when_vanished(&id.kind))
+                .map(|(id, o)| (id.clone(), o.clone()))
+                .collect(),
+            now,
+        );
+        let state = ClusterState::from_objects(
+            self.vanished
+                .kept()
+                .map(|(_, o, _)| o.clone())
+                .chain(present.into_values()),
+        );
+        let now_read = (state, read.problems);
+        if self.last.as_ref() == Some(&now_read) {
+            return Poll::Unchanged;
+        }
+        self.last = Some(now_read.clone());
+        Poll::Changed {
+            state: now_read.0,
+            problems: now_read.1,
+        }
     }
 }
 
@@ -182,6 +185,15 @@ mod tests {
     use super::*;
 
     const NODE: &str = "kind: Node\nmetadata: {name: n1}\n";
+    const PEER: &str = "apiVersion: network.kubesphere.io/v1alpha2\nkind: BgpPeer\nmetadata: {name: p}\nspec: {conf: {peerAs: 65000, neighborAddress: 10.0.0.1}}\n";
+    const EIP: &str = "apiVersion: network.kubesphere.io/v1alpha2\nkind: Eip\nmetadata: {name: pool}\nspec: {address: 192.0.2.0/29}\n";
+
+    fn changed(p: Poll) -> (ClusterState, Vec<ManifestError>) {
+        match p {
+            Poll::Changed { state, problems } => (state, problems),
+            other => panic!("expected a change, got {other:?}"),
+        }
+    }
 
     #[test]
     fn split_tracks_first_lines() {
@@ -196,47 +208,165 @@ mod tests {
         let text = format!(
             "{NODE}---\nkind: ConfigMap\nmetadata: {{name: x}}\n---\n# only a comment\n---\napiVersion: network.kubesphere.io/v1alpha2\nkind: BgpConf\nmetadata: {{name: default}}\nspec: {{as: 65001}}\n"
         );
-        let state = parse_files(&[(PathBuf::from("m.yaml"), text)]).expect("parses");
+        let (state, problems) = parse_files(&[(PathBuf::from("m.yaml"), text)]);
+        assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(state.nodes.len(), 1);
         assert_eq!(state.bgp_confs["default"].spec.as_number, 65001);
         assert_eq!(state.len(), 2);
     }
 
     #[test]
-    fn broken_document_is_reported_by_file_and_line() {
-        let text = format!("{NODE}---\nkind: Service\nmetadata:\n  name: [oops\n");
-        let e = parse_files(&[(PathBuf::from("svc.yaml"), text)]).expect_err("broken");
-        assert_eq!(e.file, PathBuf::from("svc.yaml"));
-        assert!((4..=7).contains(&e.line), "line {}", e.line);
-        let text = format!(
-            "{NODE}---\nkind: BgpPeer\nmetadata: {{name: p}}\nspec: {{conf: {{peerAs: x}}}}\n"
+    fn a_broken_document_is_skipped_and_reported_by_file_and_line_the_rest_is_served() {
+        let text = format!("{NODE}---\nkind: Service\nmetadata:\n  name: [oops\n---\n{PEER}");
+        let (state, problems) = parse_files(&[(PathBuf::from("svc.yaml"), text)]);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].file, PathBuf::from("svc.yaml"));
+        assert!(
+            (4..=7).contains(&problems[0].line),
+            "line {}",
+            problems[0].line
         );
-        let e = parse_files(&[(PathBuf::from("p.yaml"), text)]).expect_err("bad type");
-        assert_eq!(e.line, 4);
-        assert!(e.message.starts_with("BgpPeer"), "{}", e.message);
-        let e = parse_files(&[(PathBuf::from("k.yaml"), "metadata: {}\n".into())])
-            .expect_err("no kind");
-        assert!(e.message.contains("kind"));
+        assert_eq!((state.nodes.len(), state.bgp_peers.len()), (1, 1));
+
+        // A type error (peerAs past u32) names the field's own line.
+        let text = format!(
+            "{NODE}---\n{PEER}---\nkind: BgpPeer\nmetadata: {{name: q}}\nspec:\n  conf:\n    peerAs: 4294967296\n    neighborAddress: 10.0.0.2\n"
+        );
+        let (state, problems) = parse_files(&[(PathBuf::from("p.yaml"), text)]);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].line, 13, "{}", problems[0]);
+        assert!(
+            problems[0].message.starts_with("BgpPeer q"),
+            "{}",
+            problems[0]
+        );
+        assert!(state.bgp_peers.contains_key("p") && !state.bgp_peers.contains_key("q"));
+
+        let (_, problems) = parse_files(&[(PathBuf::from("k.yaml"), "metadata: {}\n".into())]);
+        assert!(problems[0].message.contains("kind"), "{problems:?}");
     }
 
     #[test]
-    fn watcher_reports_changes_once_and_keeps_state_while_broken() {
+    fn every_kind_is_read_only_in_its_own_api_version() {
+        for (kind, wrong) in [
+            ("Eip", "metallb.io/v1beta1"),
+            ("BgpPeer", "network.kubesphere.io/v1alpha1"),
+            ("BgpConf", "metallb.io/v1beta2"),
+            ("Node", "v2"),
+            ("Service", "apps/v1"),
+            ("EndpointSlice", "discovery.k8s.io/v1beta1"),
+            ("Secret", "example.com/v1"),
+        ] {
+            let text = format!("apiVersion: {wrong}\nkind: {kind}\nmetadata: {{name: x}}\n");
+            let (state, problems) = parse_files(&[(PathBuf::from("w.yaml"), text)]);
+            assert!(state.is_empty(), "{kind} of {wrong} was read");
+            assert_eq!(problems.len(), 1, "{kind}: {problems:?}");
+            assert!(
+                problems[0].message.contains(wrong) && problems[0].line == 1,
+                "{}",
+                problems[0]
+            );
+        }
+        // The pool of issue 14 item 10: MetalLB's group is not a pool.
+        let metallb = EIP.replace("network.kubesphere.io/v1alpha2", "metallb.io/v1beta1");
+        let (state, _) = parse_files(&[(PathBuf::from("e.yaml"), metallb)]);
+        assert!(state.eips.is_empty());
+    }
+
+    #[test]
+    fn duplicates_across_files_the_first_by_file_order_wins() {
+        let other = EIP.replace("192.0.2.0/29", "198.51.100.0/29");
+        let (state, problems) = parse_files(&[
+            (PathBuf::from("a.yaml"), EIP.into()),
+            (PathBuf::from("b.yaml"), other),
+        ]);
+        assert_eq!(state.eips["pool"].spec.address, "192.0.2.0/29");
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].file, PathBuf::from("b.yaml"));
+        assert!(problems[0].message.contains("a.yaml:1"), "{}", problems[0]);
+        // Namespaced kinds: the same name in two namespaces is two objects.
+        let svc = |ns: &str| {
+            format!("apiVersion: v1\nkind: Service\nmetadata: {{name: web, namespace: {ns}}}\n")
+        };
+        let (state, problems) = parse_files(&[
+            (PathBuf::from("a.yaml"), svc("a")),
+            (
+                PathBuf::from("b.yaml"),
+                format!("{}---\n{}", svc("b"), svc("a")),
+            ),
+        ]);
+        assert_eq!(state.services.len(), 2);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+    }
+
+    #[test]
+    fn a_document_that_breaks_keeps_its_last_good_content() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("a.yaml");
-        std::fs::write(&path, NODE).expect("write");
+        std::fs::write(&path, format!("{NODE}---\n{PEER}")).expect("write");
         std::fs::write(dir.path().join(".hidden.yaml"), "garbage: [").expect("write");
         std::fs::write(dir.path().join("notes.txt"), "garbage: [").expect("write");
-        let mut w = DirWatcher::new(dir.path());
-        assert!(matches!(w.poll(), Poll::Changed(s) if s.nodes.len() == 1));
-        assert_eq!(w.poll(), Poll::Unchanged);
-        std::fs::write(&path, "kind: Node\nmetadata: {name: [\n").expect("write");
-        assert!(matches!(w.poll(), Poll::Broken(e) if e.file == path && e.line >= 1));
-        assert_eq!(w.poll(), Poll::Unchanged, "the same error is reported once");
+        let mut w = DirWatcher::new(dir.path(), Duration::ZERO);
+        let t = Instant::now();
+        let (s, p) = changed(w.poll(t));
+        assert_eq!((s.nodes.len(), s.bgp_peers.len(), p.len()), (1, 1, 0));
+        assert_eq!(w.poll(t), Poll::Unchanged);
+        // The peer's AS becomes a type error: the peer stays as it was, reported.
+        let bad = PEER.replace("65000", "4294967296");
+        std::fs::write(&path, format!("{NODE}---\n{bad}")).expect("write");
+        let (s, p) = changed(w.poll(t));
+        assert_eq!(s.bgp_peers["p"].spec.conf.peer_as, 65000);
+        assert_eq!(p.len(), 1);
+        assert!(
+            p[0].file == path && p[0].message.contains("last good"),
+            "{}",
+            p[0]
+        );
+        assert_eq!(
+            w.poll(t),
+            Poll::Unchanged,
+            "the same problem is reported once"
+        );
+        // Bad YAML in the same place: still the last good peer.
+        std::fs::write(&path, format!("{NODE}---\nkind: BgpPeer\nspec: [\n")).expect("write");
+        let (s, p) = changed(w.poll(t));
+        assert_eq!(s.bgp_peers["p"].spec.conf.peer_as, 65000);
+        assert_eq!(p.len(), 1);
         std::fs::write(
             &path,
             format!("{NODE}---\nkind: Node\nmetadata: {{name: n2}}\n"),
         )
         .expect("write");
-        assert!(matches!(w.poll(), Poll::Changed(s) if s.nodes.len() == 2));
+        let (s, p) = changed(w.poll(t));
+        assert_eq!((s.nodes.len(), s.bgp_peers.len(), p.len()), (2, 0, 0));
+    }
+
+    #[test]
+    fn a_vanished_pool_and_service_stay_for_the_grace_period() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let svc = "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: demo}\n";
+        std::fs::write(dir.path().join("pools.yaml"), EIP).expect("write");
+        std::fs::write(dir.path().join("svc.yaml"), format!("{svc}---\n{PEER}")).expect("write");
+        let grace = Duration::from_secs(30);
+        let mut w = DirWatcher::new(dir.path(), grace);
+        let t0 = Instant::now();
+        let (s, _) = changed(w.poll(t0));
+        assert_eq!(
+            (s.eips.len(), s.services.len(), s.bgp_peers.len()),
+            (1, 1, 1)
+        );
+        std::fs::remove_file(dir.path().join("pools.yaml")).expect("rm");
+        std::fs::write(dir.path().join("svc.yaml"), "").expect("shrink");
+        let (s, _) = changed(w.poll(t0));
+        assert_eq!((s.eips.len(), s.services.len()), (1, 1), "kept in grace");
+        assert!(s.bgp_peers.is_empty(), "a removed peer goes at once");
+        assert_eq!(w.next_expiry(), Some(t0 + grace));
+        // The pool comes back within the grace period: nothing changed for the speaker.
+        std::fs::write(dir.path().join("pools.yaml"), EIP).expect("write");
+        assert_eq!(w.poll(t0 + grace / 2), Poll::Unchanged);
+        // The Service's grace ends.
+        let (s, _) = changed(w.poll(t0 + grace));
+        assert_eq!((s.eips.len(), s.services.len()), (1, 0));
+        assert_eq!(w.next_expiry(), None);
     }
 }

@@ -35,9 +35,6 @@ use crate::state::{ClusterState, ObjectKey};
 /// one are published together when it has passed.
 pub const DEBOUNCE: Duration = Duration::from_millis(50);
 
-/// The annotation `kubectl apply` keeps a whole copy of the object in; never read here.
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
-
 /// Removes what the speaker's decisions never read from an object as it arrives from a
 /// watch: managed fields and `kubectl apply`'s copy of the object for every kind; a Node's
 /// images, volumes, capacity and system information, and every condition but `Ready`; an
@@ -51,7 +48,7 @@ pub trait Slim {
 fn slim_meta(meta: &mut k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) {
     meta.managed_fields = None;
     if let Some(annotations) = meta.annotations.as_mut() {
-        annotations.remove(LAST_APPLIED);
+        annotations.remove(api::keys::KUBECTL_LAST_APPLIED);
     }
 }
 

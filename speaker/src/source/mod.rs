@@ -19,8 +19,8 @@ use crate::state::ClusterState;
 pub struct Feed {
     /// The last complete, good state; `None` until the first one.
     pub state: Option<Arc<ClusterState>>,
-    /// Why the source cannot read a newer state right now (e.g. a manifest's file and
-    /// line), while `state` stays in force.
+    /// What the source could not read (e.g. each skipped manifest's file, line and reason,
+    /// joined by `; `), while `state` holds everything else.
     pub error: Option<String>,
 }
 
@@ -32,28 +32,46 @@ pub type StateReceiver = watch::Receiver<Feed>;
 /// How often the standalone directory is read for changes.
 pub const DIR_POLL_INTERVAL: Duration = Duration::from_millis(200);
 
+/// How long a pool, Service or EndpointSlice whose manifest vanished stays in force (the
+/// controller's default too): a file moved away and back within it withdraws nothing.
+pub const DIR_VANISH_GRACE: Duration = Duration::from_secs(30);
+
 /// Polls `dir` every `interval` and publishes each new state until `tx` has no receiver.
-/// A broken manifest is logged with its file and line and publishes nothing.
-pub async fn run_dir(dir: PathBuf, interval: Duration, tx: StateSender) {
-    let mut watcher = dir::DirWatcher::new(dir);
+/// Skipped documents are logged with their file and line when they first appear, and kept in
+/// the feed's `error` while they last; the rest of the directory is served. Objects whose
+/// manifest vanished stay for `grace`.
+pub async fn run_dir(dir: PathBuf, interval: Duration, grace: Duration, tx: StateSender) {
+    let mut watcher = dir::DirWatcher::new(dir, grace);
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut reported: Vec<dir::ManifestError> = Vec::new();
     loop {
         tick.tick().await;
         if tx.is_closed() {
             return;
         }
-        match watcher.poll() {
+        match watcher.poll(std::time::Instant::now()) {
             dir::Poll::Unchanged => {}
-            dir::Poll::Changed(state) => {
-                info!(dir = %watcher.dir().display(), objects = state.len(), "manifests read");
+            dir::Poll::Changed { state, problems } => {
+                for p in problems.iter().filter(|p| !reported.contains(p)) {
+                    error!(file = %p.file.display(), line = p.line, "manifest skipped: {}", p.message);
+                }
+                info!(dir = %watcher.dir().display(), objects = state.len(), skipped = problems.len(), "manifests read");
+                let error = (!problems.is_empty()).then(|| {
+                    problems
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                });
+                reported = problems;
                 tx.send_modify(|f| {
                     f.state = Some(Arc::new(state));
-                    f.error = None;
+                    f.error = error;
                 });
             }
             dir::Poll::Broken(e) => {
-                error!(file = %e.file.display(), line = e.line, "manifest does not parse, keeping the last good state: {}", e.message);
+                error!(file = %e.file.display(), "manifests cannot be listed, keeping the last state: {}", e.message);
                 tx.send_modify(|f| f.error = Some(e.to_string()));
             }
         }
