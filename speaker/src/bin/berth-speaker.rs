@@ -43,6 +43,10 @@ struct Args {
     /// of the Kubernetes API; it is polled for changes.
     #[arg(long)]
     state_dir: Option<PathBuf>,
+    /// Standalone: seconds a pool, Service or EndpointSlice whose manifest vanished stays
+    /// announced (give the controller the same `--vanish-grace-secs`).
+    #[arg(long, default_value_t = source::DIR_VANISH_GRACE.as_secs())]
+    vanish_grace_secs: u64,
     /// The speaker's namespace (where Secret references without a namespace point).
     #[arg(long, env = "POD_NAMESPACE", default_value = "berth-system")]
     namespace: String,
@@ -190,7 +194,12 @@ async fn main() -> anyhow::Result<()> {
     match &args.state_dir {
         Some(dir) => {
             info!(node = %args.node_name, dir = %dir.display(), "standalone mode");
-            tokio::spawn(source::run_dir(dir.clone(), DIR_POLL_INTERVAL, tx));
+            tokio::spawn(source::run_dir(
+                dir.clone(),
+                DIR_POLL_INTERVAL,
+                std::time::Duration::from_secs(args.vanish_grace_secs),
+                tx,
+            ));
         }
         None => {
             info!(node = %args.node_name, "Kubernetes mode");
