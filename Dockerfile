@@ -10,10 +10,18 @@
 # image runs as root because binding BGP's port 179 needs CAP_NET_BIND_SERVICE and Kubernetes
 # has no ambient capabilities; deploy/speaker.yaml drops every other capability.
 #
-# This file is not built in CI (no container engine there); it is kept correct by reading.
+# Without a registry or a container engine, scripts/build-images.sh builds the same two images
+# (FROM scratch with distroless/static's files, glibc static binaries) as OCI archives: it reads
+# the final stages below (COPY, USER, WORKDIR, EXPOSE, ENTRYPOINT, ARG, LABEL; nothing else),
+# and testbed/tests/images.rs checks the images it built against them. Keep those stages to
+# these instructions. The labels' values: --build-arg VERSION=… REVISION=$(git rev-parse HEAD)
+# SOURCE=… (the script sets them from Cargo.toml and git).
 # The target triple follows the build machine (`uname -m`), so a native arm64 build works too.
 
 ARG RUST_VERSION=1.95
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+ARG SOURCE=unknown
 
 FROM rust:${RUST_VERSION}-bookworm AS build
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
@@ -45,19 +53,33 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     done
 
 FROM gcr.io/distroless/static-debian12:nonroot AS controller
+ARG VERSION
+ARG REVISION
+ARG SOURCE
+LABEL org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="${SOURCE}"
 COPY --from=build /out/berth-controller /berth-controller
 USER 65532:65532
+WORKDIR /home/nonroot
 EXPOSE 9090
 ENTRYPOINT ["/berth-controller"]
 
 # distroless/static's root variant is tagged `latest` (`nonroot` is the same image with uid 65532).
 # hadolint ignore=DL3007
 FROM gcr.io/distroless/static-debian12:latest AS speaker
+ARG VERSION
+ARG REVISION
+ARG SOURCE
+LABEL org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="${SOURCE}"
 COPY --from=build /out/berth-speaker /berth-speaker
 # The admin CLI, for `kubectl -n berth-system exec POD -- /berthctl`.
 COPY --from=build /out/berthctl /berthctl
 # Root on purpose, with only CAP_NET_BIND_SERVICE left by the DaemonSet (see header).
 # hadolint ignore=DL3002
 USER 0:0
+WORKDIR /
 EXPOSE 179 7472
 ENTRYPOINT ["/berth-speaker"]

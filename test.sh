@@ -24,6 +24,10 @@ fi
 
 scripts/check-deploy.sh
 
+# One static release build and the two images as OCI archives in target/images/, which
+# testbed/tests/images.rs unpacks and runs (no registry, no container engine).
+scripts/build-images.sh >/dev/null
+
 # Two tiers: `cargo test` alone runs the unprivileged tests (a laptop, no root); tests that
 # need root, network namespaces, the routers and the control plane are #[ignore]d with that
 # reason, and this command runs both tiers.
