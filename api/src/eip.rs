@@ -191,6 +191,12 @@ pub struct EipStatus {
     /// The pool is IPv4.
     #[serde(default)]
     pub v4: bool,
+    /// Berth: `Valid` is `False` (reason `InvalidPool` or `PoolOverlaps`, with why) when the
+    /// pool hands out nothing new; a pool that already holds addresses keeps them. It is
+    /// `True` with reason `FieldsIgnored` when the spec sets something Berth ignores (an
+    /// `interface` on a bgp pool).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<crate::Condition>,
 }
 
 fn is_false(b: &bool) -> bool {

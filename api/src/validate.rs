@@ -81,8 +81,9 @@ pub fn eip_address_shape(text: &str) -> Result<(), String> {
     if !(2..=100).contains(&chars) {
         return Err(format!("{text:?} must be 2-100 characters"));
     }
-    let pattern = regex::Regex::new(EIP_ADDRESS_PATTERN).map_err(|e| e.to_string())?;
-    if !pattern.is_match(text) {
+    static PATTERN: std::sync::LazyLock<Option<regex::Regex>> =
+        std::sync::LazyLock::new(|| regex::Regex::new(EIP_ADDRESS_PATTERN).ok());
+    if !PATTERN.as_ref().is_some_and(|p| p.is_match(text)) {
         return Err(format!(
             "{text:?} must match {EIP_ADDRESS_PATTERN} (no spaces): {EIP_ADDRESS_MESSAGE}"
         ));

@@ -131,6 +131,27 @@ pub fn eip_status(status: &PoolStatus) -> EipStatus {
         last_ip: status.last_ip.to_string(),
         ready: true,
         v4: status.v4,
+        conditions: Vec::new(),
+    }
+}
+
+/// The `Valid` condition of an Eip: `False` with `reason` and `message` when the pool hands
+/// out nothing new, `True` with reason `FieldsIgnored` when only `warnings` are to say, none
+/// when there is nothing to say. No transition time: the decisions read no clock.
+pub fn eip_conditions(refusal: Option<(&str, String)>, warnings: &[String]) -> Vec<api::Condition> {
+    let condition = |status: &str, reason: &str, message: String| api::Condition {
+        type_: api::condition::VALID.to_string(),
+        status: status.to_string(),
+        reason: reason.to_string(),
+        message,
+        last_transition_time: String::new(),
+    };
+    match refusal {
+        Some((reason, message)) => vec![condition("False", reason, message)],
+        None if !warnings.is_empty() => {
+            vec![condition("True", "FieldsIgnored", warnings.join("; "))]
+        }
+        None => Vec::new(),
     }
 }
 

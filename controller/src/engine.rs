@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 
 use crate::decision::{
-    EipDecision, Event, EventType, FinalizerChange, ServiceDecision, eip_status,
+    EipDecision, Event, EventType, FinalizerChange, ServiceDecision, eip_conditions, eip_status,
 };
 use crate::ipam::{
     AllocationError, Allocator, ExistingClaim, PoolError, ServiceRef, request_for_service,
@@ -309,25 +309,81 @@ impl Engine {
                         ),
                     ));
                 }
+                let problems = self
+                    .allocator
+                    .pool(&name)
+                    .map(|p| p.problems().to_vec())
+                    .unwrap_or_default();
+                let refusal = (!problems.is_empty()).then(|| {
+                    let held = self.allocator.pool(&name).map_or(0, |p| p.usage());
+                    (
+                        "InvalidPool",
+                        format!(
+                            "pool {name:?} is invalid and hands out nothing: {}; the {held} address(es) Services already hold in it stay theirs",
+                            problems.join("; ")
+                        ),
+                    )
+                });
+                if let Some((reason, message)) = &refusal {
+                    events.push(
+                        Event::eip(&name, EventType::Warning, reason, message.clone())
+                            .with_cause("InvalidAddress"),
+                    );
+                }
+                for warning in &view.spec.warnings {
+                    events.push(Event::eip(
+                        &name,
+                        EventType::Warning,
+                        "FieldIgnored",
+                        warning.clone(),
+                    ));
+                }
+                let status = self.pool_status(&name).map(|s| api::EipStatus {
+                    ready: refusal.is_none(),
+                    conditions: eip_conditions(
+                        refusal.as_ref().map(|(r, m)| (*r, m.clone())),
+                        &view.spec.warnings,
+                    ),
+                    ..s
+                });
                 EipDecision {
-                    status: self.pool_status(&name),
+                    status,
                     finalizer: self.eip_finalizer(&name, view.has_finalizer),
                     events,
                     evicted: update.evicted.into_iter().map(|(s, _)| s).collect(),
                 }
             }
             Err(e) => {
+                let cause = pool_error_cause(&e);
+                let condition_reason = if cause == "PoolOverlaps" {
+                    "PoolOverlaps"
+                } else {
+                    "InvalidPool"
+                };
                 let status = api::EipStatus {
                     ready: false,
+                    conditions: eip_conditions(
+                        Some((condition_reason, e.to_string())),
+                        &view.spec.warnings,
+                    ),
                     ..self.pool_status(&name).unwrap_or_default()
                 };
+                let mut events = vec![
+                    Event::eip(&name, EventType::Warning, "InvalidPool", e.to_string())
+                        .with_cause(cause),
+                ];
+                for warning in &view.spec.warnings {
+                    events.push(Event::eip(
+                        &name,
+                        EventType::Warning,
+                        "FieldIgnored",
+                        warning.clone(),
+                    ));
+                }
                 EipDecision {
                     status: Some(status),
                     finalizer: self.eip_finalizer(&name, view.has_finalizer),
-                    events: vec![
-                        Event::eip(&name, EventType::Warning, "InvalidPool", e.to_string())
-                            .with_cause(pool_error_cause(&e)),
-                    ],
+                    events,
                     evicted: Vec::new(),
                 }
             }
@@ -356,7 +412,7 @@ fn failure_event(key: &ServiceRef, e: &AllocationError) -> Event {
 
 fn pool_error_cause(e: &PoolError) -> &'static str {
     match e {
-        PoolError::InvalidAddress(_) => "InvalidAddress",
+        PoolError::InvalidAddress(_) | PoolError::Invalid { .. } => "InvalidAddress",
         PoolError::Overlaps { .. } => "PoolOverlaps",
         PoolError::InUse { .. } => "PoolInUse",
     }

@@ -124,6 +124,16 @@ impl EipView {
                 namespaces: s.namespaces.clone(),
                 namespace_selector: s.namespace_selector.clone(),
                 is_default: eip.is_default_pool(),
+                created: eip
+                    .metadata
+                    .creation_timestamp
+                    .as_ref()
+                    .map(|t| t.0.as_second()),
+                accepted: eip.status.as_ref().is_some_and(|st| st.ready),
+                warnings: api::validate::eip_warnings(s)
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
             },
             deleting: eip.metadata.deletion_timestamp.is_some(),
             has_finalizer: eip

@@ -391,6 +391,8 @@ fn cases() -> Vec<Case> {
         case(eip, "spec.advertisement.med", Above(s()), json!({ "spec": { "advertisement": { "med": big } } })),
         case(eip, "spec.interface", TooLong(s()), json!({ "spec": { "interface": "e".repeat(65) } })),
         case(eip, "spec.protocol", OneOf(none()), json!({ "spec": { "protocol": "bogus" } })),
+        case(eip, "status.conditions[].status", Required, json!({ "status": { "conditions": [{ "type": "Valid" }] } })),
+        case(eip, "status.conditions[].type", Required, json!({ "status": { "conditions": [{ "status": "True" }] } })),
         case(eip, "spec.nodeSelector.matchExpressions[].key", Required,
             json!({ "spec": { "nodeSelector": { "matchExpressions": [{ "operator": "Exists" }] } } })),
         case(eip, "spec.nodeSelector.matchExpressions[].operator", Required,

@@ -45,8 +45,18 @@ pub enum PoolError {
     /// `spec.address` does not parse.
     #[error(transparent)]
     InvalidAddress(#[from] AddressSpecError),
+    /// `spec.address` breaks a pool rule (host bits, special-purpose addresses).
+    #[error("pool {pool:?} is invalid and hands out nothing: {}", problems.join("; "))]
+    Invalid {
+        /// The refused pool.
+        pool: String,
+        /// What is wrong, one message per rule.
+        problems: Vec<String>,
+    },
     /// The range overlaps another pool's, which could hand out one address twice.
-    #[error("pool {pool:?} overlaps pool {other:?}; pool ranges must be disjoint")]
+    #[error(
+        "pool {pool:?} overlaps pool {other:?}, which was there first; it holds nothing until the ranges are disjoint"
+    )]
     Overlaps {
         /// The refused pool.
         pool: String,
@@ -198,6 +208,15 @@ impl Allocator {
         request: &AllocationRequest,
         family: Family,
     ) -> Result<Plan, AllocationError> {
+        if let Some(address) = request.address_of(family)
+            && let Some(what) = api::validate::special_purpose(address)
+        {
+            return Err(AllocationError::InvalidRequest {
+                field: "requested address".into(),
+                value: address.to_string(),
+                reason: format!("{what} is never a load-balancer address"),
+            });
+        }
         let pick = choose_pool(&self.pools, request, family)?;
         let pool = pick.pool;
         let plan = |n: u128| Plan {
@@ -277,9 +296,59 @@ impl Allocator {
     }
 
     /// Adds a pool or changes one. Allocations still inside a changed range stay; the others
-    /// are released and reported. A refused spec changes nothing.
+    /// are released and reported. A refused spec changes nothing, except that a pool nobody
+    /// holds an address in is dropped when its new spec breaks a pool rule. A pool that breaks
+    /// a pool rule while Services hold addresses in it (an upgrade brought the rule) keeps them
+    /// and hands out nothing: `Ok`, with [`Pool::problems`] to report.
     pub fn upsert_pool(&mut self, spec: PoolSpec) -> Result<PoolUpdate, PoolError> {
-        let mut fresh = Pool::new(spec.clone())?;
+        let fresh = Pool::new(spec.clone())?;
+        if !fresh.problems().is_empty() {
+            let problems = fresh.problems().to_vec();
+            match self.pools.get_mut(&spec.name) {
+                Some(old)
+                    if old.in_use()
+                        && old.spec().address == spec.address
+                        && old.spec().skip_network_broadcast == spec.skip_network_broadcast =>
+                {
+                    old.set_spec(spec);
+                    old.set_problems(problems);
+                    return Ok(PoolUpdate::default());
+                }
+                Some(old) if !old.in_use() => {
+                    self.pools.remove(&spec.name);
+                }
+                _ => {}
+            }
+            return Err(PoolError::Invalid {
+                pool: spec.name,
+                problems,
+            });
+        }
+        self.upsert_sound_pool(spec, fresh)
+    }
+
+    /// Admits a pool at [`Allocator::rebuild`]: one that breaks a pool rule is admitted only
+    /// when `holds_claims` (Services hold addresses in it), to keep them.
+    pub(crate) fn admit_pool(
+        &mut self,
+        spec: PoolSpec,
+        holds_claims: bool,
+    ) -> Result<(), PoolError> {
+        let fresh = Pool::new(spec.clone())?;
+        if !fresh.problems().is_empty() && !holds_claims {
+            return Err(PoolError::Invalid {
+                pool: spec.name,
+                problems: fresh.problems().to_vec(),
+            });
+        }
+        self.upsert_sound_pool(spec, fresh).map(|_| ())
+    }
+
+    fn upsert_sound_pool(
+        &mut self,
+        spec: PoolSpec,
+        mut fresh: Pool,
+    ) -> Result<PoolUpdate, PoolError> {
         if let Some(other) = self
             .pools
             .values()

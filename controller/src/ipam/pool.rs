@@ -31,6 +31,16 @@ pub struct PoolSpec {
     pub namespace_selector: BTreeMap<String, String>,
     /// Annotated `eip.openelb.kubesphere.io/is-default-eip: "true"`.
     pub is_default: bool,
+    /// `metadata.creationTimestamp` as Unix seconds, if known: of two overlapping pools that
+    /// hold no addresses, the older is kept.
+    pub created: Option<i64>,
+    /// Its status says it was accepted (`ready: true`) before: of two overlapping pools that
+    /// hold no addresses, the one accepted before is kept (standalone mode knows no creation
+    /// time; the status written back into the file remembers).
+    pub accepted: bool,
+    /// Fields set but ignored, one message each (`api::validate::eip_warnings`): reported on
+    /// the Eip, changing nothing.
+    pub warnings: Vec<String>,
 }
 
 impl PoolSpec {
@@ -45,6 +55,9 @@ impl PoolSpec {
             namespaces: Vec::new(),
             namespace_selector: BTreeMap::new(),
             is_default: false,
+            created: None,
+            accepted: false,
+            warnings: Vec::new(),
         }
     }
 
@@ -72,6 +85,9 @@ pub(crate) struct Holding {
 #[derive(Debug, Clone)]
 pub struct Pool {
     spec: PoolSpec,
+    /// What the pool rules find wrong with `spec.address`; a pool with problems hands out
+    /// nothing (it is admitted only to keep addresses Services already hold in it).
+    problems: Vec<String>,
     addresses: PoolAddresses,
     free: FreeRanges,
     held: BTreeMap<u128, Holding>,
@@ -80,11 +96,14 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// An empty pool; fails when `spec.address` does not parse.
+    /// An empty pool; fails when `spec.address` does not parse. A pool that breaks a pool rule
+    /// (`api::validate::pool_address_problems`: host bits, special-purpose addresses) is built,
+    /// with its [`Pool::problems`], and hands out nothing.
     pub fn new(spec: PoolSpec) -> Result<Pool, AddressSpecError> {
         let addresses = parse_address_spec(&spec.address, spec.skip_network_broadcast)?;
         Ok(Pool {
             free: FreeRanges::full(addresses.usable.first(), addresses.usable.last()),
+            problems: api::validate::pool_address_problems(spec.address.trim()),
             spec,
             addresses,
             held: BTreeMap::new(),
@@ -132,9 +151,14 @@ impl Pool {
         self.free.is_empty()
     }
 
-    /// Whether new allocations may come from it.
+    /// Whether new allocations may come from it: not disabled, and no pool rule broken.
     pub fn is_enabled(&self) -> bool {
-        !self.spec.disable
+        !self.spec.disable && self.problems.is_empty()
+    }
+
+    /// What the pool rules find wrong with its address (empty for a sound pool).
+    pub fn problems(&self) -> &[String] {
+        &self.problems
     }
 
     /// Whether anything is allocated from it.
@@ -248,6 +272,11 @@ impl Pool {
     /// Lets the spec change without touching addresses (when `address` and the skip flag stay).
     pub(crate) fn set_spec(&mut self, spec: PoolSpec) {
         self.spec = spec;
+    }
+
+    /// Records what the pool rules find wrong (a pool kept only for the addresses it holds).
+    pub(crate) fn set_problems(&mut self, problems: Vec<String>) {
+        self.problems = problems;
     }
 }
 

@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use super::allocator::{Allocator, AssignedAddress, Assignment, PoolError};
 use super::error::AllocationError;
 use super::pool::PoolSpec;
-use super::range::{Family, to_number};
+use super::range::{Family, parse_address_spec, to_number};
 use super::request::{AllocationRequest, ServiceRef};
 
 /// Addresses a Service already holds (from its `status.loadBalancer.ingress`).
@@ -42,7 +42,7 @@ pub struct Refusal {
 pub struct Rebuilt {
     /// The allocator holding every kept claim.
     pub allocator: Allocator,
-    /// Pools that were refused (invalid address, overlap with an earlier-named pool).
+    /// Pools that were refused (invalid address, overlap with a pool kept before it).
     pub pool_errors: Vec<(String, PoolError)>,
     /// Claims that could not be kept, sorted by Service then address.
     pub refused: Vec<Refusal>,
@@ -51,24 +51,72 @@ pub struct Rebuilt {
 impl Allocator {
     /// Builds the allocator from pool specs and existing claims; see the module docs.
     ///
-    /// Pools are added by name order, so of two overlapping pools the one whose name sorts
-    /// first is kept.
+    /// Of two overlapping pools the one kept is, in this order: the one accepted before (its
+    /// status says ready, `PoolSpec::accepted`; a pool that handed out the addresses Services
+    /// hold was), the one whose range holds addresses Services hold, the older
+    /// (`PoolSpec::created`), the one whose name sorts first. So adding a pool never takes an
+    /// address away, and a restart or a leader change keeps the pool it kept before. A pool
+    /// that breaks a pool rule is kept only when Services hold addresses in it, handing out
+    /// nothing.
     pub fn rebuild(
         pools: impl IntoIterator<Item = PoolSpec>,
         claims: impl IntoIterator<Item = ExistingClaim>,
     ) -> Rebuilt {
         let mut allocator = Allocator::new();
         let mut pool_errors = Vec::new();
-        let mut specs: Vec<PoolSpec> = pools.into_iter().collect();
-        specs.sort_by(|a, b| a.name.cmp(&b.name).then(a.address.cmp(&b.address)));
-        for spec in specs {
+        let claims: Vec<ExistingClaim> = claims.into_iter().collect();
+        let mut claimed: Vec<u128> = Vec::new();
+        let mut claimed_v6: Vec<u128> = Vec::new();
+        for address in claims.iter().flat_map(|c| c.addresses.iter()) {
+            match Family::of(*address) {
+                Family::V4 => claimed.push(to_number(*address)),
+                Family::V6 => claimed_v6.push(to_number(*address)),
+            }
+        }
+        claimed.sort_unstable();
+        claimed_v6.sort_unstable();
+        let holds_claims = |spec: &PoolSpec| {
+            let Ok(range) = parse_address_spec(&spec.address, spec.skip_network_broadcast) else {
+                return false;
+            };
+            let range = range.spec_range;
+            let sorted = match range.family() {
+                Family::V4 => &claimed,
+                Family::V6 => &claimed_v6,
+            };
+            let from = sorted.partition_point(|n| *n < range.first());
+            sorted.get(from).is_some_and(|n| *n <= range.last())
+        };
+        let mut specs: Vec<(bool, PoolSpec)> = pools
+            .into_iter()
+            .map(|spec| (holds_claims(&spec), spec))
+            .collect();
+        specs.sort_by(|(held_a, a), (held_b, b)| {
+            (
+                !a.accepted,
+                !held_a,
+                a.created.is_none(),
+                a.created,
+                &a.name,
+                &a.address,
+            )
+                .cmp(&(
+                    !b.accepted,
+                    !held_b,
+                    b.created.is_none(),
+                    b.created,
+                    &b.name,
+                    &b.address,
+                ))
+        });
+        for (held, spec) in specs {
             let name = spec.name.clone();
-            if let Err(e) = allocator.upsert_pool(spec) {
+            if let Err(e) = allocator.admit_pool(spec, held) {
                 pool_errors.push((name, e));
             }
         }
 
-        let mut claims: Vec<ExistingClaim> = claims.into_iter().collect();
+        let mut claims = claims;
         for c in &mut claims {
             c.addresses.sort();
             c.addresses.dedup();
