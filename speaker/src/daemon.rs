@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tracing::{info, warn};
 
 use crate::admin::View;
-use crate::desired::{NodeContext, desired};
+use crate::desired::{Desired, NodeContext, desired_after};
 use crate::layer2::edge::{self as layer2, Layer2Edge};
 use crate::netlink::VipDevice;
 use crate::restart_marker::{self, Marker};
@@ -117,7 +117,14 @@ pub async fn run(
         shared.view().source_error = feed.error;
         if let Some(state) = feed.state {
             let started = Instant::now();
-            let want = desired(&options.ctx, &state);
+            // A duplicate BgpPeer never takes a session from the one running it.
+            let running = shared
+                .view()
+                .desired
+                .as_ref()
+                .map(Desired::peer_names)
+                .unwrap_or_default();
+            let want = desired_after(&options.ctx, &state, &running);
             for p in &want.problems {
                 warn!(kind = %p.kind, name = %p.name, "skipped: {}", p.message);
             }

@@ -258,6 +258,14 @@ pub struct Desired {
 }
 
 impl Desired {
+    /// Which `BgpPeer` runs the session with each neighbour.
+    pub fn peer_names(&self) -> BTreeMap<IpAddr, String> {
+        self.peers
+            .iter()
+            .map(|(a, p)| (*a, p.name.clone()))
+            .collect()
+    }
+
     /// The routes one peer should carry: every announced VIP of a family it carries.
     pub fn routes_for(&self, peer: &DesiredPeer) -> BTreeMap<IpAddr, VipAttrs> {
         self.announce
@@ -278,6 +286,17 @@ impl Desired {
 
 /// Decides what `ctx`'s node runs, given `state`.
 pub fn desired(ctx: &NodeContext, state: &ClusterState) -> Desired {
+    desired_after(ctx, state, &BTreeMap::new())
+}
+
+/// [`desired`], knowing which `BgpPeer` runs each session now (`running`, from the previous
+/// decision's [`Desired::peer_names`]): a session stays with it when another one names the
+/// same neighbour ([`peers::peers_after`]).
+pub fn desired_after(
+    ctx: &NodeContext,
+    state: &ClusterState,
+    running: &BTreeMap<IpAddr, String>,
+) -> Desired {
     let mut problems = Vec::new();
     let node = state.nodes.get(&ctx.node_name).map(|n| NodeFacts::of(n));
     if node.is_none() {
@@ -288,7 +307,7 @@ pub fn desired(ctx: &NodeContext, state: &ClusterState) -> Desired {
         ));
     }
     let (settings, peers) = match &node {
-        Some(facts) => peers::peers(ctx, facts, state, &mut problems),
+        Some(facts) => peers::peers_after(ctx, facts, state, running, &mut problems),
         None => (None, BTreeMap::new()),
     };
     let (announce, vips) = vips::vips(ctx, node.as_ref(), &peers, state, &mut problems);

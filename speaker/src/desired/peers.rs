@@ -32,6 +32,24 @@ pub fn peers(
     state: &ClusterState,
     problems: &mut Vec<Problem>,
 ) -> (Option<SpeakerSettings>, BTreeMap<IpAddr, DesiredPeer>) {
+    peers_after(ctx, node, state, &BTreeMap::new(), problems)
+}
+
+/// [`peers`], knowing which `BgpPeer` runs each session now (`running`: neighbour address →
+/// object name, from the previous decision).
+///
+/// When two `BgpPeer`s name one neighbour, the session stays with the one that has it: the
+/// one running it now, else the one whose status says this node's session is Established,
+/// else the older (creationTimestamp), else the one whose name sorts first. The other is
+/// reported (a problem, so a `Valid: False` condition on its status for this node) and
+/// changes nothing: adding a duplicate never resets a working session.
+pub fn peers_after(
+    ctx: &NodeContext,
+    node: &NodeFacts,
+    state: &ClusterState,
+    running: &BTreeMap<IpAddr, String>,
+    problems: &mut Vec<Problem>,
+) -> (Option<SpeakerSettings>, BTreeMap<IpAddr, DesiredPeer>) {
     let Some(conf) = state.bgp_confs.get(api::keys::BGP_CONF_NAME) else {
         if !state.bgp_peers.is_empty() {
             problems.push(Problem::new(
@@ -45,9 +63,7 @@ pub fn peers(
     let Some(settings) = settings(ctx, node, conf, problems) else {
         return (None, BTreeMap::new());
     };
-    let mut out: BTreeMap<IpAddr, DesiredPeer> = BTreeMap::new();
-    // BTreeMap iteration is by name: when two BgpPeers name one neighbour, the first by
-    // name wins whatever order they arrived in.
+    let mut candidates: BTreeMap<IpAddr, Vec<DesiredPeer>> = BTreeMap::new();
     for (name, peer) in &state.bgp_peers {
         if !selector::matches(peer.spec.node_selector.as_ref(), &node.labels) {
             continue;
@@ -58,24 +74,53 @@ pub fn peers(
         }
         match desired_peer(ctx, node, &settings, conf, name, peer, state) {
             Ok(None) => {}
-            Ok(Some(p)) => {
-                if let Some(first) = out.get(&p.address) {
-                    problems.push(Problem::new(
-                        "BgpPeer",
-                        name,
-                        format!(
-                            "neighbour {} is already configured by BgpPeer {}",
-                            p.address, first.name
-                        ),
-                    ));
-                } else {
-                    out.insert(p.address, p);
-                }
-            }
+            Ok(Some(p)) => candidates.entry(p.address).or_default().push(p),
             Err(message) => problems.push(Problem::new("BgpPeer", name, message)),
         }
     }
+    let mut out: BTreeMap<IpAddr, DesiredPeer> = BTreeMap::new();
+    for (address, mut found) in candidates {
+        found.sort_by_cached_key(|p| {
+            let object = state.bgp_peers.get(&p.name);
+            (
+                running.get(&address) != Some(&p.name),
+                !object.is_some_and(|o| established_on(o, &ctx.node_name)),
+                object
+                    .and_then(|o| o.metadata.creation_timestamp.clone())
+                    .is_none(),
+                object.and_then(|o| o.metadata.creation_timestamp.clone()),
+                p.name.clone(),
+            )
+        });
+        let mut found = found.into_iter();
+        let Some(keeper) = found.next() else {
+            continue;
+        };
+        for other in found {
+            problems.push(Problem::new(
+                "BgpPeer",
+                &other.name,
+                format!(
+                    "neighbour {address} is already configured by BgpPeer {}, which keeps the session; this one is ignored",
+                    keeper.name
+                ),
+            ));
+        }
+        out.insert(address, keeper);
+    }
     (Some(settings), out)
+}
+
+/// Whether `peer`'s status says this node's session is Established.
+fn established_on(peer: &BgpPeer, node: &str) -> bool {
+    peer.status
+        .as_ref()
+        .and_then(|s| s.nodes_peer_status.get(node))
+        .is_some_and(|n| {
+            n.peer_state
+                .session_state
+                .eq_ignore_ascii_case("established")
+        })
 }
 
 fn settings(
