@@ -314,6 +314,21 @@ impl<T: Clone> ManifestCache<T> {
         changed
     }
 
+    /// Takes `text` as the content of `path` now (a file this process just wrote), without
+    /// reading it back.
+    pub fn put(&mut self, path: PathBuf, text: String) {
+        if self
+            .files
+            .get(&path)
+            .is_some_and(|f| f.text == text && f.unreadable.is_none())
+        {
+            return;
+        }
+        let old = self.files.remove(&path);
+        let read = read_file(&path, text, old.as_ref(), self.decode);
+        self.files.insert(path, read);
+    }
+
     /// The merged view of every file.
     pub fn read(&self) -> DirRead<T> {
         let mut out = DirRead {

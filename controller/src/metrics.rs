@@ -20,6 +20,7 @@ struct Inner {
     releases: u64,
     failures: BTreeMap<String, u64>,
     reconciles: BTreeMap<&'static str, Histogram>,
+    manifests_skipped: Option<u64>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -69,6 +70,11 @@ impl Metrics {
             h.count += 1;
             h.sum += secs;
         });
+    }
+
+    /// Standalone: how many manifest documents are skipped now (broken, invalid, duplicate).
+    pub fn manifests_skipped(&self, n: usize) {
+        self.with(|i| i.manifests_skipped = Some(n as u64));
     }
 
     /// Refreshes the per-pool gauges from the engine.
@@ -121,6 +127,12 @@ impl Metrics {
                     out,
                     "berth_allocation_failures_total{{reason=\"{}\"}} {n}",
                     escape(reason)
+                );
+            }
+            if let Some(n) = i.manifests_skipped {
+                let _ = writeln!(
+                    out,
+                    "# HELP berth_manifests_skipped Standalone: manifest documents skipped now (each is logged with its file and line).\n# TYPE berth_manifests_skipped gauge\nberth_manifests_skipped {n}"
                 );
             }
             let _ = writeln!(

@@ -41,8 +41,14 @@ impl Plan {
     }
 }
 
-/// Decides everything for one state: rebuild, then each Service in creation order (the
-/// earlier Service wins a contested address), then each Eip's final status.
+/// Decides everything for one state: rebuild, then each Service in claim order (the earlier
+/// claim wins a contested address), then each Eip's final status.
+///
+/// The claim time is [`ServiceView::created`]: a cluster's `creationTimestamp`; in standalone
+/// mode the time the Service's addresses were allocated (`berth.io/allocated-at`, written
+/// with its status), since a file has no creation time to trust and name order would hand a
+/// held address to whichever Service sorts first. Name order only breaks exact ties and
+/// orders Services no time is known for, after every timed one.
 pub fn plan(state: &ClusterState) -> (Engine, Plan) {
     let (mut engine, rebuild_events) = Engine::rebuild(&state.eips, &state.services);
     let mut services: Vec<&ServiceView> = state.services.iter().collect();
@@ -65,4 +71,59 @@ pub fn plan(state: &ClusterState) -> (Engine, Plan) {
         out.eips.insert(eip.spec.name.clone(), d);
     }
     (engine, out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::view::ClassConfig;
+
+    fn pool() -> EipView {
+        let eip: api::Eip = serde_json::from_value(serde_json::json!({
+            "apiVersion": "network.kubesphere.io/v1alpha2", "kind": "Eip",
+            "metadata": {"name": "one"},
+            "spec": {"address": "192.0.2.7"}
+        }))
+        .expect("eip");
+        EipView::from_eip(&eip)
+    }
+
+    fn holding(name: &str, claimed: Option<i64>) -> ServiceView {
+        let svc: k8s_openapi::api::core::v1::Service = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "namespace": "demo"},
+            "spec": {"type": "LoadBalancer", "loadBalancerClass": "berth.io/lb", "ports": [{"port": 80}]},
+            "status": {"loadBalancer": {"ingress": [{"ip": "192.0.2.7"}]}}
+        }))
+        .expect("service");
+        let mut v = ServiceView::from_service(&svc, &ClassConfig::default(), &BTreeMap::new());
+        v.has_finalizer = true;
+        v.created = claimed;
+        v
+    }
+
+    /// Issue 14 item 8: two Services claim one address; the earlier claim keeps it whatever
+    /// the names, and a Service with a known claim time beats one without.
+    #[test]
+    fn the_earlier_claim_keeps_a_contested_address_whatever_the_names() {
+        for (a, z, winner) in [
+            (Some(2), Some(1), "z"),
+            (Some(1), Some(2), "a"),
+            (None, Some(5), "z"),
+        ] {
+            let state = ClusterState {
+                eips: vec![pool()],
+                services: vec![holding("a", a), holding("z", z)],
+            };
+            let (_, decided) = plan(&state);
+            let kept: Vec<&str> = decided
+                .services
+                .iter()
+                .filter(|(_, d)| d.ingress.as_ref().is_some_and(|i| !i.is_empty()))
+                .map(|(k, _)| k.name.as_str())
+                .collect();
+            assert_eq!(kept, [winner], "claims a={a:?} z={z:?}");
+        }
+    }
 }

@@ -22,9 +22,13 @@ struct Args {
     /// Standalone: poll period of the directory, in milliseconds.
     #[arg(long, default_value_t = 200)]
     poll_ms: u64,
-    /// Standalone: one pass, then exit (non-zero when a manifest is broken).
+    /// Standalone: one pass, then exit (non-zero when a manifest document was skipped).
     #[arg(long)]
     once: bool,
+    /// Standalone: seconds the addresses of a pool or a Service whose manifest vanished (a
+    /// file moved away, or truncated while being rewritten) are kept before release.
+    #[arg(long, default_value_t = standalone::DEFAULT_GRACE.as_secs())]
+    vanish_grace_secs: u64,
     /// The `spec.loadBalancerClass` Berth handles.
     #[arg(long, default_value = api::keys::LOAD_BALANCER_CLASS)]
     class: String,
@@ -114,12 +118,18 @@ async fn main() -> anyhow::Result<()> {
             for f in &report.files_written {
                 tracing::info!(file = %f.display(), "status written");
             }
+            if !report.problems.is_empty() {
+                anyhow::bail!("{} manifest document(s) skipped", report.problems.len());
+            }
             return Ok(());
         }
         start_metrics(&args.metrics_addr, &metrics).await?;
         standalone::run(
             dir,
-            class,
+            standalone::Options {
+                class,
+                grace: Duration::from_secs(args.vanish_grace_secs),
+            },
             Duration::from_millis(args.poll_ms),
             metrics,
             shutdown_signal(),
