@@ -527,7 +527,11 @@ pub fn health_route(view: &View, path: &str) -> Response {
             body: view.metrics(),
         },
         "/healthz" => Response::text("ok\n"),
-        "/readyz" if view.ready => Response::text("ready\n"),
+        // Skipped manifests do not make the node unready (the rest is served), but say so.
+        "/readyz" if view.ready => match &view.source_error {
+            Some(e) => Response::text(format!("ready\nskipped: {e}\n")),
+            None => Response::text("ready\n"),
+        },
         "/readyz" => Response::error(503, "not synced yet\n"),
         _ => Response::error(404, "not found\n"),
     }

@@ -2,7 +2,9 @@
 //! that is a plain `bgp::driver::Speaker` in the test: the VIP arrives with the node as
 //! next hop; `berthctl` shows the session and the VIP; an endpoint going unready withdraws
 //! it; a broken manifest changes nothing; SIGTERM drains with GRACEFUL_SHUTDOWN, then
-//! closes. No root needed: 127.0.0.1 is the node, 127.0.0.2 the router.
+//! closes. One bad document (a type error, another API group) is skipped and shown by file and
+//! line while the rest is served; a pool moved away stays announced for the grace period.
+//! No root needed: 127.0.0.1 is the node, 127.0.0.2 the router.
 
 use std::net::{IpAddr, Ipv4Addr, TcpListener};
 use std::path::Path;
@@ -236,4 +238,109 @@ async fn standalone_speaker_announces_withdraws_and_drains() {
     .await;
     let status = child.0.wait().expect("wait");
     assert!(status.success(), "berth-speaker exited with {status}");
+}
+
+/// Issue 14 items 7, 10, 11 on the speaker: a BgpPeer with a type error and an Eip of another
+/// API group are skipped and shown with file and line (`berthctl status`, `/readyz`) while the
+/// rest is served; a pool whose file is moved away keeps its VIPs announced for the grace
+/// period (nothing withdrawn, and a new Service in it is announced), they go when it ends,
+/// and come back with the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_bad_manifest_is_skipped_and_a_vanished_pool_stays_for_the_grace_period() {
+    let router_port = free_port("127.0.0.2");
+    let mut config = SpeakerConfig::new(65000, Ipv4Addr::new(127, 0, 0, 2));
+    config.listen_addresses = vec!["127.0.0.2".parse().expect("ip")];
+    config.listen_port = router_port;
+    let router = Speaker::start(config).await.expect("router listens");
+    let mut p = PeerConfig::new(node_ip(), 65000, 65001, Ipv4Addr::new(127, 0, 0, 2));
+    p.session.mode = ConnectMode::Passive;
+    p.session.keep_received = true;
+    router.add_peer(p).expect("router peer");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let aside = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let all = manifests(router_port, true);
+    let pool = "apiVersion: network.kubesphere.io/v1alpha2\nkind: Eip\nmetadata: {name: pool}\nspec: {address: 192.0.2.0/24}\n";
+    assert!(
+        all.contains(pool.trim_end()),
+        "the pool document moves to its own file"
+    );
+    write(d, &all.replace(&format!("{}\n---\n", pool.trim_end()), ""));
+    std::fs::write(d.join("pools.yaml"), pool).expect("pools");
+    let bad = "apiVersion: network.kubesphere.io/v1alpha2\nkind: BgpPeer\nmetadata: {name: bad}\nspec:\n  conf: {peerAs: 4294967296, neighborAddress: 127.0.0.3}\n---\napiVersion: metallb.io/v1beta1\nkind: Eip\nmetadata: {name: mlb}\nspec: {address: 198.51.100.0/24}\n---\napiVersion: v1\nkind: Service\nmetadata: {namespace: web, name: b}\nspec:\n  type: LoadBalancer\n  loadBalancerClass: berth.io/lb\n  externalTrafficPolicy: Cluster\n  ports: [{port: 80}]\nstatus:\n  loadBalancer:\n    ingress: [{ip: 198.51.100.1}]\n";
+    std::fs::write(d.join("bad.yaml"), bad).expect("bad");
+
+    let admin = format!("127.0.0.1:{}", free_port("127.0.0.1"));
+    let metrics = format!("127.0.0.1:{}", free_port("127.0.0.1"));
+    let child = Command::new(env!("CARGO_BIN_EXE_berth-speaker"))
+        .args(["--node-name", "n1", "--state-dir"])
+        .arg(d)
+        .args(["--listen-port", &free_port("127.0.0.1").to_string()])
+        .args(["--admin-addr", &admin, "--metrics-addr", &metrics])
+        .args(["--vanish-grace-secs", "3", "--log-format", "json"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start berth-speaker");
+    let _child = Proc(child);
+
+    let received = |r: &Speaker| r.peer(node_ip()).and_then(|p| p.prefixes_received_total());
+    let withdrawn = |r: &Speaker| {
+        r.peer(node_ip())
+            .map_or(0, |p| p.nlri_received_total().withdrawn)
+    };
+    until("the VIP at the router", Duration::from_secs(30), || {
+        received(&router) == Some(1)
+    })
+    .await;
+    let routes = format!("{:?}", router.received(node_ip()).await.expect("received"));
+    assert!(
+        routes.contains("192.0.2.10") && !routes.contains("198.51.100.1"),
+        "a metallb.io Eip is no pool: {routes}"
+    );
+    let status = berthctl(&admin, &["status"]);
+    assert!(
+        status.contains("bad.yaml:5") && status.contains("BgpPeer bad"),
+        "{status}"
+    );
+    assert!(
+        status.contains("bad.yaml:7") && status.contains("metallb.io/v1beta1"),
+        "{status}"
+    );
+    let (code, body) =
+        speaker::http::get(&metrics, "/readyz", Duration::from_secs(5)).expect("readyz");
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("bad.yaml:5"), "{body}");
+
+    // The pool's file moves away, then a Service of that pool appears: both VIPs are
+    // announced while the grace period lasts, none withdrawn.
+    let before = withdrawn(&router);
+    std::fs::rename(d.join("pools.yaml"), aside.path().join("pools.yaml")).expect("away");
+    let late = "apiVersion: v1\nkind: Service\nmetadata: {namespace: web, name: c}\nspec:\n  type: LoadBalancer\n  loadBalancerClass: berth.io/lb\n  externalTrafficPolicy: Cluster\n  ports: [{port: 80}]\nstatus:\n  loadBalancer:\n    ingress: [{ip: 192.0.2.11}]\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  namespace: web\n  name: c-1\n  labels: {kubernetes.io/service-name: c}\naddressType: IPv4\nendpoints:\n- addresses: [10.244.0.2]\n  nodeName: n1\n  conditions: {ready: true}\n";
+    std::fs::write(d.join("late.yaml"), late).expect("late");
+    until("the new VIP", Duration::from_secs(10), || {
+        received(&router) == Some(2)
+    })
+    .await;
+    assert_eq!(
+        withdrawn(&router),
+        before,
+        "nothing withdrawn in the grace period"
+    );
+    // The grace period ends: the pool's VIPs go.
+    until("the withdrawal", Duration::from_secs(15), || {
+        received(&router) == Some(0)
+    })
+    .await;
+    std::fs::rename(aside.path().join("pools.yaml"), d.join("pools.yaml")).expect("back");
+    until("the VIPs again", Duration::from_secs(10), || {
+        received(&router) == Some(2)
+    })
+    .await;
+    assert_eq!(
+        router.peer(node_ip()).map(|p| p.flaps),
+        Some(0),
+        "no session reset"
+    );
 }
