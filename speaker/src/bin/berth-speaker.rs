@@ -43,8 +43,8 @@ struct Args {
     /// of the Kubernetes API; it is polled for changes.
     #[arg(long)]
     state_dir: Option<PathBuf>,
-    /// Standalone: seconds a pool, Service or EndpointSlice whose manifest vanished stays
-    /// announced (give the controller the same `--vanish-grace-secs`).
+    /// Standalone: seconds a pool whose manifest vanished stays in force, its VIPs announced
+    /// (give the controller the same `--vanish-grace-secs`).
     #[arg(long, default_value_t = source::DIR_VANISH_GRACE.as_secs())]
     vanish_grace_secs: u64,
     /// The speaker's namespace (where Secret references without a namespace point).

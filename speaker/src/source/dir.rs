@@ -4,10 +4,11 @@
 //!
 //! One bad document never stops the directory: it is skipped and reported by file and line,
 //! the object it stood for keeps its last good content, and everything else is served
-//! ([`api::manifest::ManifestCache`] holds the rules, shared with the controller). A pool, a
-//! Service or an EndpointSlice whose document vanished (its file moved away, or shrank in a
-//! rewrite) stays in force for a grace period, as the controller keeps its address: a file
-//! moved away and back withdraws nothing.
+//! ([`api::manifest::ManifestCache`] holds the rules, shared with the controller). A pool
+//! whose document vanished (its file moved away, or shrank in a rewrite) stays in force for a
+//! grace period, as the controller keeps its Services' addresses meanwhile: a pool file moved
+//! away and back withdraws nothing. A Service whose document goes is withdrawn at once, as a
+//! deleted Service is in a cluster.
 //!
 //! This module knows nothing of what the objects mean; it only turns files into a state.
 
@@ -92,10 +93,11 @@ pub enum Poll {
     Broken(ManifestError),
 }
 
-/// Kinds whose vanished objects are kept for the grace period: those that decide which
-/// addresses are announced. A BgpPeer or a Node removed takes effect at once.
+/// Kinds whose vanished objects are kept for the grace period: pools, whose Services keep
+/// their addresses at the controller meanwhile. Any other object removed (a Service, a
+/// BgpPeer) takes effect at once.
 fn kept_when_vanished(kind: &str) -> bool {
-    matches!(kind, "Eip" | "Service" | "EndpointSlice")
+    kind == "Eip"
 }
 
 /// Watches a directory by reading it, remembering each file's text and parse so that only a
@@ -104,15 +106,14 @@ fn kept_when_vanished(kind: &str) -> bool {
 pub struct DirWatcher {
     dir: PathBuf,
     cache: ManifestCache<Object>,
-    /// Pools, Services and EndpointSlices whose document vanished, still in force.
+    /// Pools whose document vanished, still in force.
     vanished: Vanished<ObjectId, Object>,
     last: Option<(ClusterState, Vec<ManifestError>)>,
     last_error: Option<ManifestError>,
 }
 
 impl DirWatcher {
-    /// A watcher of `dir` that has read nothing yet, keeping vanished pools and Services for
-    /// `grace`.
+    /// A watcher of `dir` that has read nothing yet, keeping vanished pools for `grace`.
     pub fn new(dir: impl Into<PathBuf>, grace: Duration) -> Self {
         Self {
             dir: dir.into(),
@@ -342,7 +343,7 @@ mod tests {
     }
 
     #[test]
-    fn a_vanished_pool_and_service_stay_for_the_grace_period() {
+    fn a_vanished_pool_stays_for_the_grace_period_a_service_goes_at_once() {
         let dir = tempfile::tempdir().expect("tempdir");
         let svc = "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: demo}\n";
         std::fs::write(dir.path().join("pools.yaml"), EIP).expect("write");
@@ -358,15 +359,20 @@ mod tests {
         std::fs::remove_file(dir.path().join("pools.yaml")).expect("rm");
         std::fs::write(dir.path().join("svc.yaml"), "").expect("shrink");
         let (s, _) = changed(w.poll(t0));
-        assert_eq!((s.eips.len(), s.services.len()), (1, 1), "kept in grace");
+        assert_eq!(s.eips.len(), 1, "the pool is kept in its grace period");
+        assert!(s.services.is_empty(), "a removed Service goes at once");
         assert!(s.bgp_peers.is_empty(), "a removed peer goes at once");
         assert_eq!(w.next_expiry(), Some(t0 + grace));
         // The pool comes back within the grace period: nothing changed for the speaker.
         std::fs::write(dir.path().join("pools.yaml"), EIP).expect("write");
         assert_eq!(w.poll(t0 + grace / 2), Poll::Unchanged);
-        // The Service's grace ends.
-        let (s, _) = changed(w.poll(t0 + grace));
-        assert_eq!((s.eips.len(), s.services.len()), (1, 0));
         assert_eq!(w.next_expiry(), None);
+        // Away again, for good: it goes when the grace period ends.
+        std::fs::remove_file(dir.path().join("pools.yaml")).expect("rm");
+        let t1 = t0 + grace;
+        assert_eq!(w.poll(t1), Poll::Unchanged, "nothing withdrawn");
+        assert_eq!(w.poll(t1 + grace / 2), Poll::Unchanged);
+        let (s, _) = changed(w.poll(t1 + grace));
+        assert!(s.eips.is_empty());
     }
 }

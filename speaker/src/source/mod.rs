@@ -32,8 +32,8 @@ pub type StateReceiver = watch::Receiver<Feed>;
 /// How often the standalone directory is read for changes.
 pub const DIR_POLL_INTERVAL: Duration = Duration::from_millis(200);
 
-/// How long a pool, Service or EndpointSlice whose manifest vanished stays in force (the
-/// controller's default too): a file moved away and back within it withdraws nothing.
+/// How long a pool whose manifest vanished stays in force (the controller's default grace
+/// too): a pool file moved away and back within it withdraws nothing.
 pub const DIR_VANISH_GRACE: Duration = Duration::from_secs(30);
 
 /// Polls `dir` every `interval` and publishes each new state until `tx` has no receiver.
