@@ -24,14 +24,16 @@ pub struct Announcement {
     pub mac: [u8; 6],
 }
 
-/// The announcement `frame` carries, if any: an ARP reply whose sender and target address
-/// are the same (gratuitous), or an ICMPv6 Neighbor Advertisement.
+/// The announcement `frame` carries, if any: an ARP request or reply whose sender and
+/// target address are the same (gratuitous), or an ICMPv6 Neighbor Advertisement.
 pub fn announcement(frame: &[u8]) -> Option<(IpAddr, [u8; 6])> {
     let mac = |b: &[u8]| -> Option<[u8; 6]> { b.get(..6)?.try_into().ok() };
     match frame.get(12..14)? {
         [0x08, 0x06] => {
             let arp = frame.get(14..42)?;
-            if arp[6..8] != [0, 2] || arp[14..18] != arp[24..28] {
+            // Gratuitous: sender and target address the same, as a reply (Berth) or a
+            // request (keepalived, arping -U).
+            if !matches!(arp[6..8], [0, 1] | [0, 2]) || arp[14..18] != arp[24..28] {
                 return None;
             }
             let spa: [u8; 4] = arp[14..18].try_into().ok()?;
