@@ -21,14 +21,16 @@
 # Up to date is cheap: cargo decides whether to rebuild, and the images are reassembled only
 # when their inputs (binaries, Dockerfile, this script, CA bundle, labels) changed.
 #
-# Needs root (buildah's storage; test.sh runs it as root). Installs buildah and skopeo from
-# Debian when missing. Prints progress on stderr and the two archive paths on stdout.
+# Needs root (buildah's storage; test.sh runs it as root). Installs buildah, skopeo and
+# containerd from Debian when missing. Prints progress on stderr and the two archive paths on stdout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
 require_root
-ensure_packages buildah skopeo ca-certificates file
+# containerd (with runc) is not needed to build: testbed/tests/images.rs imports the archives
+# into a containerd of its own and runs them, as a cluster's nodes would.
+ensure_packages buildah skopeo ca-certificates file containerd
 ensure_rust
 
 die() {

@@ -6,7 +6,11 @@
 //! announces a VIP, read back with the image's own `berthctl`. The image configs (user,
 //! entrypoint, exposed ports, working directory, labels) and root file systems are checked
 //! against the Dockerfile's final stages, so the Dockerfile and the script cannot drift; and
-//! the names the archives carry are the ones the manifests and the chart reference.
+//! the names the archives carry are the ones the manifests and the chart reference. Then a
+//! containerd of the test's own imports both archives as a node would (`ctr images import`,
+//! also with `kind load image-archive`'s flags) and runs their binaries in containers (runc).
+//! (`podman load` takes them too, but `podman run` fails in this sandbox: it has no
+//! CAP_SYS_RESOURCE, and podman asks runc to raise RLIMIT_NOFILE past the hard limit.)
 //!
 //! The archives: `$BERTH_IMAGES_DIR`, else `images/` in this test's target directory (where
 //! the script writes them). Missing archives fail these tests; they do not skip.
@@ -641,4 +645,154 @@ fn speaker_image_announces_a_vip_to_bird() {
     )
     .unwrap_or_else(|e| panic!("{e}: berthctl says {:?}", peers()));
     assert!(speaker.running(), "the speaker exited: {}", log());
+}
+
+/// A containerd of this test's own (private root, state and socket; no CRI plugin), killed on
+/// drop; whatever its containers left mounted is unmounted with it.
+struct Containerd {
+    dir: ScratchDir,
+    daemon: Option<Process>,
+}
+
+impl Containerd {
+    fn start() -> Containerd {
+        for program in ["containerd", "ctr", "runc"] {
+            assert!(
+                Command::new("sh")
+                    .args(["-c", &format!("command -v {program}")])
+                    .stdout(Stdio::null())
+                    .status()
+                    .unwrap()
+                    .success(),
+                "{program} is missing: scripts/build-images.sh installs it (package containerd)"
+            );
+        }
+        let dir = ScratchDir::new("containerd");
+        let d = dir.0.display();
+        std::fs::write(
+            dir.0.join("config.toml"),
+            format!(
+                "version = 2\nroot = \"{d}/root\"\nstate = \"{d}/state\"\n\
+                 disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
+                 [grpc]\n  address = \"{d}/containerd.sock\"\n\
+                 [ttrpc]\n  address = \"{d}/containerd.sock.ttrpc\"\n\
+                 [plugins.\"io.containerd.internal.v1.opt\"]\n  path = \"{d}/opt\"\n"
+            ),
+        )
+        .unwrap();
+        let mut command = Command::new("containerd");
+        command
+            .arg("--config")
+            .arg(dir.0.join("config.toml"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.0.join("containerd.log")).unwrap(),
+            ));
+        let daemon = Process::spawn("containerd", command).unwrap();
+        let containerd = Containerd {
+            dir,
+            daemon: Some(daemon),
+        };
+        testbed::wait::until("containerd serves", SESSION_TIMEOUT, || {
+            Ok(containerd
+                .ctr()
+                .arg("version")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+                .then_some(()))
+        })
+        .unwrap_or_else(|e| panic!("{e}: {}", containerd.log()));
+        containerd
+    }
+
+    /// `ctr` talking to this containerd, in Kubernetes' namespace `k8s.io`.
+    fn ctr(&self) -> Command {
+        let mut command = Command::new("ctr");
+        command
+            .arg("--address")
+            .arg(self.dir.0.join("containerd.sock"))
+            .args(["--namespace", "k8s.io"]);
+        command
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.0.join("containerd.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        drop(self.daemon.take());
+        // Mounts under our directory (a container's root left by a failed run), innermost first.
+        let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+        let prefix = self.dir.0.to_string_lossy().into_owned();
+        let mut ours: Vec<&str> = mounts
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(1))
+            .filter(|m| m.starts_with(&prefix))
+            .collect();
+        ours.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for mount in ours {
+            let _ = Command::new("umount").args(["-l", mount]).status();
+        }
+    }
+}
+
+/// containerd — the runtime most clusters run — takes both archives as `ctr images import`
+/// (plain, and with the flags `kind load image-archive` uses) under the names the manifests
+/// reference, and runs their binaries in containers (runc) from the imported images.
+#[test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
+fn containerd_imports_the_archives_and_runs_them() {
+    let containerd = Containerd::start();
+    for (image, flags) in [
+        ("berth-controller", &[][..]),
+        ("berth-speaker", &["--all-platforms", "--digests"][..]),
+    ] {
+        let archive = archive(image);
+        run(containerd
+            .ctr()
+            .args(["images", "import"])
+            .args(flags)
+            .arg(&archive));
+    }
+    let names = stdout(containerd.ctr().args(["images", "ls", "-q"]));
+    for (_, image) in IMAGES {
+        assert!(
+            names
+                .lines()
+                .any(|n| n == format!("docker.io/library/{image}:{VERSION}")),
+            "{image} imported under its name: {names}"
+        );
+    }
+
+    let id = |what: &str| format!("berth-images-{what}-{}", std::process::id());
+    let in_container = |image: &str, what: &str, args: &[&str]| -> String {
+        stdout(
+            containerd
+                .ctr()
+                .args(["run", "--rm"])
+                .arg(format!("docker.io/library/{image}:{VERSION}"))
+                .arg(id(what))
+                .args(args),
+        )
+    };
+    let version = in_container(
+        "berth-controller",
+        "ctl",
+        &["/berth-controller", "--version"],
+    );
+    assert!(
+        version.contains(VERSION),
+        "berth-controller --version: {version:?}"
+    );
+    let version = in_container("berth-speaker", "spk", &["/berth-speaker", "--version"]);
+    assert!(
+        version.contains(VERSION),
+        "berth-speaker --version: {version:?}"
+    );
+    let help = in_container("berth-speaker", "cli", &["/berthctl", "--help"]);
+    assert!(help.contains("Usage:"), "berthctl --help: {help}");
 }
