@@ -6,9 +6,10 @@
 //! Footprint: each object is kept once, in its store, with the fields no decision reads
 //! removed as it arrives ([`slim`]); a published state shares the stores' objects (`Arc`), so
 //! building one costs a pointer per object, not a copy of the cluster. Latency: a change is
-//! published at once; changes that arrive while the last state is younger than [`DEBOUNCE`]
-//! are published together when it has passed (a burst of creates costs one decision per
-//! `DEBOUNCE`, a lone change none of it).
+//! published at once; changes that arrive while the last state is younger than
+//! [`MIN_PUBLISH_GAP`] are published together when it has passed (a burst of creates costs at
+//! most one state per gap, a lone change no wait at all). The daemon takes the newest state
+//! whenever it is free, so a sync slower than the gap coalesces further on its own.
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -32,8 +33,11 @@ use super::StateSender;
 use crate::state::{ClusterState, ObjectKey};
 
 /// The shortest time between two published states: changes arriving sooner after the last
-/// one are published together when it has passed.
-pub const DEBOUNCE: Duration = Duration::from_millis(50);
+/// one are published together when it has passed. Short enough that the Service's create,
+/// its EndpointSlice and its status (written ≈ 10 ms later by the controller) cost one extra
+/// state at most; long enough to bound the work of a burst at 1,000 Services (one sync there
+/// takes a few ms).
+pub const MIN_PUBLISH_GAP: Duration = Duration::from_millis(10);
 
 /// Removes what the speaker's decisions never read from an object as it arrives from a
 /// watch: managed fields and `kubectl apply`'s copy of the object for every kind; a Node's
@@ -197,8 +201,8 @@ pub async fn run_kube(client: Client, node_name: String, namespace: String, tx: 
         let state = stores.state();
         tx.send_modify(|f| f.state = Some(Arc::new(state)));
         // Rate limit, not delay: the next change is published as soon as it comes, unless
-        // this state is younger than DEBOUNCE (then at DEBOUNCE, with whatever else came).
-        tokio::time::sleep(DEBOUNCE).await;
+        // this state is younger than the gap (then when it has passed, with whatever else came).
+        tokio::time::sleep(MIN_PUBLISH_GAP).await;
         changed.notified().await;
         if tx.is_closed() {
             return;
