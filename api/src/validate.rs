@@ -44,11 +44,13 @@ pub enum EipAddress {
 }
 
 /// The CRD's `pattern` on `spec.address`; [`validate_eip`] applies the same one.
-pub const EIP_ADDRESS_PATTERN: &str = r"^[0-9A-Fa-f:.]+(/[0-9]{1,3}|-[0-9A-Fa-f:.]+)?$";
+/// A range may have spaces around its `-` (`10.70.0.1 - 10.70.0.9`): standalone mode took
+/// them before the two rule sets were one, and no pool that worked may stop working.
+pub const EIP_ADDRESS_PATTERN: &str = r"^[0-9A-Fa-f:.]+(/[0-9]{1,3}| *- *[0-9A-Fa-f:.]+)?$";
 
 /// The CRD's CEL rule on `spec.address` (syntax: every part is an address, as the API server's
 /// `isIP()` / `isCIDR()` read it); [`eip_address_shape`] is the same rule in Rust.
-pub const EIP_ADDRESS_RULE: &str = "self.contains('/') ? isCIDR(self) : (self.contains('-') ? (self.split('-').size() == 2 && isIP(self.split('-')[0]) && isIP(self.split('-')[1]) && ip(self.split('-')[0]).family() == ip(self.split('-')[1]).family()) : isIP(self))";
+pub const EIP_ADDRESS_RULE: &str = "self.contains('/') ? isCIDR(self) : (self.contains('-') ? (self.split('-').size() == 2 && isIP(self.split('-')[0].trim()) && isIP(self.split('-')[1].trim()) && ip(self.split('-')[0].trim()).family() == ip(self.split('-')[1].trim()).family()) : isIP(self))";
 
 /// The message of [`EIP_ADDRESS_RULE`].
 pub const EIP_ADDRESS_MESSAGE: &str =
@@ -85,14 +87,14 @@ pub fn eip_address_shape(text: &str) -> Result<(), String> {
         std::sync::LazyLock::new(|| regex::Regex::new(EIP_ADDRESS_PATTERN).ok());
     if !PATTERN.as_ref().is_some_and(|p| p.is_match(text)) {
         return Err(format!(
-            "{text:?} must match {EIP_ADDRESS_PATTERN} (no spaces): {EIP_ADDRESS_MESSAGE}"
+            "{text:?} must match {EIP_ADDRESS_PATTERN}: {EIP_ADDRESS_MESSAGE}"
         ));
     }
     let ok = if let Some((ip, len)) = text.split_once('/') {
         parse_ip(ip)
             .is_some_and(|ip| parse_prefix_len(len, if ip.is_ipv4() { 32 } else { 128 }).is_some())
     } else if let Some((a, b)) = text.split_once('-') {
-        matches!((parse_ip(a), parse_ip(b)), (Some(a), Some(b)) if a.is_ipv4() == b.is_ipv4())
+        matches!((parse_ip(a.trim()), parse_ip(b.trim())), (Some(a), Some(b)) if a.is_ipv4() == b.is_ipv4())
     } else {
         parse_ip(text).is_some()
     };
@@ -115,8 +117,8 @@ pub fn parse_eip_address(text: &str) -> Result<EipAddress, String> {
         return Ok(EipAddress::Cidr(mask(ip, len), len));
     }
     if let Some((a, b)) = text.split_once('-') {
-        let first = parse_ip(a).ok_or_else(|| format!("{a:?} is not an IP address"))?;
-        let last = parse_ip(b).ok_or_else(|| format!("{b:?} is not an IP address"))?;
+        let first = parse_ip(a.trim()).ok_or_else(|| format!("{a:?} is not an IP address"))?;
+        let last = parse_ip(b.trim()).ok_or_else(|| format!("{b:?} is not an IP address"))?;
         if first > last {
             return Err(format!("range start {first} is after its end {last}"));
         }
@@ -655,14 +657,24 @@ mod tests {
         assert!(validate_eip(&spec).is_empty() && eip_warnings(&spec).is_empty());
     }
 
-    /// Regression (issue 14 item 13): the CRD's pattern refuses spaces and a remote port of 0;
-    /// standalone validation took both.
+    /// Regression (issue 14 item 13): standalone took a range with spaces and a remote port
+    /// of 0, the CRD neither. Now both take the spaces (a standalone pool that worked keeps
+    /// working) and both refuse port 0.
     #[test]
-    fn spaces_and_port_zero_are_refused_as_the_crd_does() {
-        let spec = EipSpec {
+    fn spaces_and_port_zero_get_the_crds_verdict() {
+        let mut spec = EipSpec {
             address: "10.70.0.1 - 10.70.0.9".into(),
             ..Default::default()
         };
+        assert!(validate_eip(&spec).is_empty());
+        assert_eq!(
+            parse_eip_address(&spec.address),
+            Ok(EipAddress::Range(
+                "10.70.0.1".parse().expect("ip"),
+                "10.70.0.9".parse().expect("ip")
+            ))
+        );
+        spec.address = " 10.70.0.1-10.70.0.9".into();
         assert_eq!(validate_eip(&spec)[0].field, "spec.address");
         let mut peer = BgpPeerSpec::default();
         peer.conf.peer_as = 65000;
