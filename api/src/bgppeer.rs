@@ -89,7 +89,10 @@ pub struct PeerConf {
     /// The neighbour's AS.
     #[schemars(range(min = 1, max = 4294967295u32))]
     pub peer_as: u32,
-    /// The neighbour's address.
+    /// The neighbour's address. When two BgpPeers name one neighbour on a node, the
+    /// session stays with the one that has it (running it, else Established in its status,
+    /// else the older, else the first by name); the other gets `Valid: False` for that node
+    /// and never resets the session.
     #[x_kube(validation = Rule::new(crate::validate::IP_RULE).message("must be an IP address"))]
     #[schemars(pattern(r"^[0-9A-Fa-f:.]+$"), length(max = 64))]
     pub neighbor_address: String,

@@ -85,9 +85,14 @@ pub struct EipSpec {
     /// One IP (`10.0.0.5`), a CIDR (`10.0.0.0/24`) or an inclusive range
     /// (`10.0.0.10-10.0.0.20`); IPv4 or IPv6. Immutable.
     ///
-    /// A pool whose range is written high to low, whose prefix has host bits set, or that
-    /// contains an unspecified, loopback or multicast address hands out nothing; the
-    /// controller says why in the `Valid` condition.
+    /// A range may have spaces around its `-`. A pool whose range is written high to low,
+    /// whose prefix has host bits set (`10.0.0.0/0` is not read as `0.0.0.0/0`), or that
+    /// contains an unspecified, loopback or multicast address hands out nothing, and the
+    /// controller says why in the `Valid` condition; addresses Services already hold in such a
+    /// pool (from before the rule) stay theirs and stay announced until released. Pools must
+    /// not overlap: of two that do, the one accepted before (status `ready`) is kept, then the
+    /// one whose range holds addresses Services hold, then the older, then the first by name;
+    /// the other holds nothing and says so (`Valid`: `False`, `PoolOverlaps`).
     #[x_kube(
         validation = Rule::new("self == oldSelf").message("spec.address is immutable: create a new Eip instead"),
         validation = Rule::new(crate::validate::EIP_ADDRESS_RULE).message(crate::validate::EIP_ADDRESS_MESSAGE)
@@ -170,8 +175,9 @@ pub struct EipStatus {
     /// Number of addresses in use.
     #[serde(default)]
     pub usage: u64,
-    /// Number of addresses the pool can hand out; a larger pool (IPv6 /64 or wider) shows
-    /// 9223372036854775807, the largest integer the API takes.
+    /// Number of addresses the pool can hand out. The controller counts exactly (128-bit);
+    /// a pool of more than 9223372036854775807 addresses (IPv6 /65 or wider) shows that
+    /// number, the largest integer the API takes.
     // The API server checks integers as int64: it refuses anything above i64::MAX here, so
     // writers clamp to i64::MAX (controller::decision::MAX_API_COUNT), not u64::MAX.
     #[serde(default)]
