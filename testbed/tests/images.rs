@@ -737,6 +737,10 @@ impl Drop for Containerd {
         for mount in ours {
             let _ = Command::new("umount").args(["-l", mount]).status();
         }
+        // containerd 1.6 puts shim sockets in /run/containerd/s whatever its state directory;
+        // removed only when empty (no other containerd's shim is using it).
+        let _ = std::fs::remove_dir("/run/containerd/s");
+        let _ = std::fs::remove_dir("/run/containerd");
     }
 }
 
@@ -774,6 +778,12 @@ fn containerd_imports_the_archives_and_runs_them() {
             containerd
                 .ctr()
                 .args(["run", "--rm"])
+                // Its FIFOs and runc's state in our directory, a cgroup runc removes.
+                .arg("--fifo-dir")
+                .arg(containerd.dir.0.join("fifo"))
+                .arg("--runc-root")
+                .arg(containerd.dir.0.join("runc"))
+                .arg(format!("--cgroup=/{}", id(what)))
                 .arg(format!("docker.io/library/{image}:{VERSION}"))
                 .arg(id(what))
                 .args(args),
