@@ -38,7 +38,7 @@ use benches::layer2::capture::{self, Announcement};
 use benches::layer2::lab::{Announcer, FailoverLab, NODES, PORT, VIP4, VIP6};
 use benches::layer2::log;
 use benches::layer2::prober::{self, Reply};
-use benches::whole::probe::now_ns;
+use benches::whole::probe::{load_average, now_ns};
 use serde::Serialize;
 use testbed::traffic::{Protocol, spread};
 
@@ -242,6 +242,7 @@ struct FamilySummary {
 
 fn main() {
     let args = args();
+    let load_before = load_average();
     let bins = args.bins.clone().unwrap_or_else(bin_dir);
     let berthctl = bins.join("berthctl");
     let lab = FailoverLab::up(&args.announcer, &bins).unwrap();
@@ -262,7 +263,7 @@ fn main() {
                     std::thread::sleep(Duration::from_millis(2500));
                 }
                 Announcer::Keepalived { advert_int } => {
-                    std::thread::sleep(Duration::from_secs_f64(advert_int * 4.0 + 3.0));
+                    std::thread::sleep(Duration::from_secs_f64(advert_int * 3.0 + 1.5));
                 }
             }
         }
@@ -310,6 +311,9 @@ fn main() {
         "trials_per_family": args.trials,
         "kernel": kernel.trim(),
         "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "load_average_1m": {"before": load_before, "after": load_average()},
+        // The profile directory only: no path of the machine in the results.
+        "binaries": bins.file_name().map(|n| n.to_string_lossy().into_owned()),
         "summary": summaries,
         "trials": trials,
     });
