@@ -185,6 +185,32 @@ pub(crate) fn contains(range: &EipAddress, ip: IpAddr) -> bool {
     }
 }
 
+/// The pool an address belongs to. Of overlapping pools, the controller's choice, read from
+/// the Eip statuses it writes: the one whose `used` lists the address, else the one accepted
+/// (`ready`), else the older, else the first by name (pools are visited by name). So a pool
+/// added over one in use never changes how its addresses are announced.
+fn pool_holding<'p, 'a>(
+    pools: &'p [Pool<'a>],
+    ip: IpAddr,
+    state: &ClusterState,
+) -> Option<&'p Pool<'a>> {
+    let text = ip.to_string();
+    pools
+        .iter()
+        .filter(|p| contains(&p.range, ip))
+        .min_by_key(|p| {
+            let eip = state.eips.get(p.name);
+            let status = eip.and_then(|e| e.status.as_ref());
+            let created = eip.and_then(|e| e.metadata.creation_timestamp.clone());
+            (
+                !status.is_some_and(|s| s.used.contains_key(&text)),
+                !status.is_some_and(|s| s.ready),
+                created.is_none(),
+                created,
+            )
+        })
+}
+
 fn pool_of<'a>(name: &'a str, eip: &Eip, problems: &mut Vec<Problem>) -> Option<Pool<'a>> {
     let Ok(range) = parse_eip_address(&eip.spec.address) else {
         problems.push(Problem::new(
@@ -327,8 +353,7 @@ pub fn vips(
             api::class::opted_in(svc.metadata.annotations.as_ref()),
         );
         for ip in ingress_ips(svc) {
-            // Pools are visited by name, so overlapping pools resolve the same way always.
-            let pool = pools.iter().find(|p| contains(&p.range, ip));
+            let pool = pool_holding(&pools, ip, state);
             let verdict = decide(ip, (ours, class), pool, node, peers, local, counts);
             let (reason, attrs) = match verdict {
                 Ok((reason, attrs)) => (reason, Some(attrs)),
