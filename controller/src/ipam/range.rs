@@ -190,7 +190,9 @@ pub struct AddressSpecError {
 }
 
 /// Parses an Eip `spec.address`: one IP, a CIDR `a.b.c.d/n` (host bits are masked, as OpenELB
-/// did), or an inclusive range `a-b`, IPv4 or IPv6.
+/// did, so that addresses held in such a pool are still found; the pool rules,
+/// `api::validate::pool_address_problems`, then keep it from handing out anything new), or an
+/// inclusive range `a-b`, IPv4 or IPv6.
 ///
 /// With `skip_network_broadcast`, an IPv4 CIDR of prefix length 30 or shorter does not hand out
 /// its network and broadcast addresses (/31 and /32 have none to skip).

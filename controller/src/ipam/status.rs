@@ -14,8 +14,9 @@ use super::range::Family;
 pub struct PoolStatus {
     /// Addresses held by at least one Service.
     pub usage: usize,
-    /// Addresses the pool hands out (network and broadcast excluded when skipped), saturating at
-    /// `u128::MAX`; clamp when writing into a narrower field.
+    /// Addresses the pool hands out (network and broadcast excluded when skipped), exact: only
+    /// `::/0` (2^128 addresses, refused by the pool rules for holding `::`) saturates at
+    /// `u128::MAX`. Clamp when writing into a narrower field (`decision::eip_status` does).
     pub pool_size: u128,
     /// Address → `namespace/name[;namespace/name…]`.
     pub used: BTreeMap<String, String>,
