@@ -9,6 +9,7 @@ pub mod bgppeer;
 pub mod class;
 pub mod condition;
 pub mod crd;
+pub mod dir_watch;
 pub mod eip;
 pub mod keys;
 pub mod manifest;

@@ -95,15 +95,45 @@ pub fn manifest_paths(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| {
-            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            !name.starts_with('.')
-                && (name.ends_with(".yaml") || name.ends_with(".yml"))
-                && p.is_file()
-        })
+        .filter(|p| is_manifest_name(p) && p.is_file())
         .collect();
     paths.sort();
     Ok(paths)
+}
+
+/// Whether a path's name is a manifest's: `*.yaml` / `*.yml`, not hidden (editors' and
+/// Berth's own temporary files are hidden).
+pub fn is_manifest_name(path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    !name.starts_with('.') && (name.ends_with(".yaml") || name.ends_with(".yml"))
+}
+
+/// Reads the manifest files among `paths` again: each with its text, or `None` when it is
+/// gone (or is no longer a regular file).
+#[allow(
+    clippy::type_complexity,
+    reason = "a list of (path, that file's state)"
+)]
+pub fn read_changed(
+    paths: &std::collections::BTreeSet<PathBuf>,
+) -> Vec<(PathBuf, Option<Result<String, ManifestError>>)> {
+    paths
+        .iter()
+        .filter(|p| is_manifest_name(p))
+        .map(|p| {
+            let state = match std::fs::read_to_string(p) {
+                Ok(text) => Some(Ok(text)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(_) if !p.is_file() => None,
+                Err(e) => Some(Err(ManifestError {
+                    file: p.clone(),
+                    line: 0,
+                    message: e.to_string(),
+                })),
+            };
+            (p.clone(), state)
+        })
+        .collect()
 }
 
 /// Who an object is: its kind, namespace (for namespaced kinds; `default` when the manifest
@@ -281,52 +311,69 @@ impl<T: Clone> ManifestCache<T> {
     /// read); files not listed are gone. An unreadable file keeps what it last held and is
     /// reported. Returns whether anything changed.
     pub fn update(&mut self, files: Vec<(PathBuf, Result<String, ManifestError>)>) -> bool {
-        let mut changed = false;
-        let mut next = std::collections::BTreeMap::new();
-        for (path, text) in files {
-            let old = self.files.remove(&path);
-            let read = match (text, old) {
-                (Ok(text), Some(old)) if old.text == text && old.unreadable.is_none() => {
-                    next.insert(path, old);
-                    continue;
-                }
-                (Ok(text), old) => read_file(&path, text, old.as_ref(), self.decode),
-                (Err(e), old) => {
-                    let mut kept = old.unwrap_or_else(|| FileRead {
-                        text: String::new(),
-                        file: ManifestFile::split(&path, ""),
-                        outcomes: vec![Outcome::Nothing],
-                        unreadable: None,
-                    });
-                    if kept.unreadable.as_ref() == Some(&e) {
-                        next.insert(path, kept);
-                        continue;
-                    }
-                    kept.unreadable = Some(e);
-                    kept
-                }
-            };
-            changed = true;
-            next.insert(path, read);
+        let listed: std::collections::BTreeSet<&PathBuf> = files.iter().map(|(p, _)| p).collect();
+        let gone: Vec<PathBuf> = self
+            .files
+            .keys()
+            .filter(|p| !listed.contains(p))
+            .cloned()
+            .collect();
+        let mut changed = !gone.is_empty();
+        for p in gone {
+            self.files.remove(&p);
         }
-        changed |= !self.files.is_empty();
-        self.files = next;
+        for (path, state) in files {
+            changed |= self.take(path, state);
+        }
+        changed
+    }
+
+    /// Takes the new state of some files only (from [`read_changed`]: `None` is a file gone);
+    /// the others stay as they are. Returns whether anything changed.
+    #[allow(
+        clippy::type_complexity,
+        reason = "a list of (path, that file's state)"
+    )]
+    pub fn update_some(
+        &mut self,
+        files: Vec<(PathBuf, Option<Result<String, ManifestError>>)>,
+    ) -> bool {
+        let mut changed = false;
+        for (path, state) in files {
+            changed |= match state {
+                Some(state) => self.take(path, state),
+                None => self.files.remove(&path).is_some(),
+            };
+        }
+        changed
+    }
+
+    /// One file's new state; whether it changed anything.
+    fn take(&mut self, path: PathBuf, state: Result<String, ManifestError>) -> bool {
+        let old = self.files.remove(&path);
+        let (read, changed) = match (state, old) {
+            (Ok(text), Some(old)) if old.text == text && old.unreadable.is_none() => (old, false),
+            (Ok(text), old) => (read_file(&path, text, old.as_ref(), self.decode), true),
+            (Err(e), old) => {
+                let mut kept = old.unwrap_or_else(|| FileRead {
+                    text: String::new(),
+                    file: ManifestFile::split(&path, ""),
+                    outcomes: vec![Outcome::Nothing],
+                    unreadable: None,
+                });
+                let changed = kept.unreadable.as_ref() != Some(&e);
+                kept.unreadable = Some(e);
+                (kept, changed)
+            }
+        };
+        self.files.insert(path, read);
         changed
     }
 
     /// Takes `text` as the content of `path` now (a file this process just wrote), without
     /// reading it back.
     pub fn put(&mut self, path: PathBuf, text: String) {
-        if self
-            .files
-            .get(&path)
-            .is_some_and(|f| f.text == text && f.unreadable.is_none())
-        {
-            return;
-        }
-        let old = self.files.remove(&path);
-        let read = read_file(&path, text, old.as_ref(), self.decode);
-        self.files.insert(path, read);
+        self.take(path, Ok(text));
     }
 
     /// The merged view of every file.

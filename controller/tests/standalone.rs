@@ -168,14 +168,7 @@ fn start_with(dir: &Path, args: &[&str]) -> Running {
     let child = Command::new(env!("CARGO_BIN_EXE_berth-controller"))
         .args(["--state-dir"])
         .arg(dir)
-        .args([
-            "--poll-ms",
-            "50",
-            "--metrics-addr",
-            "",
-            "--log-format",
-            "text",
-        ])
+        .args(["--metrics-addr", "", "--log-format", "text"])
         .args(args)
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
@@ -524,6 +517,10 @@ fn statuses_written_into_json_flow_and_indented_documents_parse_back() {
             .expect("read")
             .starts_with("  # indented keys\n")
     );
+    // The pool's status is written last (files in name order).
+    wait_for("the pool's status", || {
+        eip_usage(&d.join("pools.yaml"), "v4") == Some(3)
+    });
     drop(proc);
     let again = run_once(d, &ClassConfig::default(), &Metrics::default()).expect("pass");
     assert!(again.files_written.is_empty(), "{:?}", again.files_written);
@@ -673,4 +670,26 @@ fn a_vanished_service_is_released_after_the_grace_period() {
     wait_for_file(d, "waiter.yaml", "a-waiter");
     assert_eq!(ingress_in(d, "waiter.yaml", "a-waiter"), ["192.0.2.7"]);
     proc.wait_log(&["grace period ended", "demo/b-holder"]);
+}
+
+/// Issue 15 (idle is idle): the directory is watched, not polled: with a poll period of an
+/// hour a new Service is still allocated, and its file rewritten in place is seen.
+#[test]
+fn changes_are_seen_without_polling() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    write(d, "pools.yaml", POOLS);
+    let proc = start_with(d, &["--poll-ms", "3600000"]);
+    proc.wait_log(&["manifests read"]);
+    write(d, "web.yaml", &service("web", "", ""));
+    wait_for("web", || !ingress_in(d, "web.yaml", "web").is_empty());
+    // In place, not by rename: a new Service appended to the same file.
+    let text = std::fs::read_to_string(d.join("web.yaml")).expect("read");
+    std::fs::write(
+        d.join("web.yaml"),
+        format!("{text}---\n{}", service("api", "", "")),
+    )
+    .expect("append");
+    wait_for("api", || !ingress_in(d, "web.yaml", "api").is_empty());
+    assert_eq!(ingress_in(d, "web.yaml", "web"), ["192.0.2.1"]);
 }

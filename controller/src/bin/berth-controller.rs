@@ -19,7 +19,8 @@ struct Args {
     /// Standalone mode: read and write manifests in this directory instead of a cluster.
     #[arg(long)]
     state_dir: Option<PathBuf>,
-    /// Standalone: poll period of the directory, in milliseconds.
+    /// Standalone: poll period of the directory, in milliseconds, where it cannot be watched
+    /// with inotify.
     #[arg(long, default_value_t = 200)]
     poll_ms: u64,
     /// Standalone: one pass, then exit (non-zero when a manifest document was skipped).

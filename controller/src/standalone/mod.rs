@@ -1,7 +1,8 @@
 //! Standalone mode: `berth-controller --state-dir DIR`. The directory holds the same manifests
 //! as a cluster would (multi-document YAML); each change is decided by [`crate::plan`] from
 //! scratch, and each Service's allocation and each Eip's status are written back into the
-//! same files, atomically. The directory is watched by polling modification times.
+//! same files, atomically. The directory is watched with inotify; only the files that changed
+//! are read and parsed again.
 //!
 //! Nothing is lost and nothing moves:
 //! - one bad document (not YAML, a type error, an invalid Eip, a wrong `apiVersion`, a
@@ -149,11 +150,31 @@ impl Directory {
             .min()
     }
 
-    /// One pass: read what changed, decide everything, write changed statuses back.
+    /// One pass over the whole directory: read it, decide everything, write changed
+    /// statuses back.
     pub fn pass(&mut self, metrics: &Metrics, now: Instant) -> Result<CycleReport, CycleError> {
+        self.pass_changed(None, metrics, now)
+    }
+
+    /// One pass after the files in `changed` changed (`None`: any file may have): read those
+    /// again; when something changed, or a grace period ended, decide everything and write
+    /// changed statuses back.
+    pub fn pass_changed(
+        &mut self,
+        changed: Option<&BTreeSet<PathBuf>>,
+        metrics: &Metrics,
+        now: Instant,
+    ) -> Result<CycleReport, CycleError> {
         let started = Instant::now();
         let wall = Timestamp::now();
-        self.cache.update(api::manifest::read_texts(&self.dir)?);
+        let files_changed = match changed {
+            Some(paths) => self.cache.update_some(api::manifest::read_changed(paths)),
+            None => self.cache.update(api::manifest::read_texts(&self.dir)?),
+        };
+        let due = self.next_expiry().is_some_and(|t| t <= now);
+        if !files_changed && !due && self.passes > 0 {
+            return Ok(CycleReport::default());
+        }
         let mut snapshot = Snapshot::of(&self.cache);
         self.report_problems(&snapshot.problems, metrics);
 
@@ -442,8 +463,10 @@ fn fingerprint(dir: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
         .collect()
 }
 
-/// Watches `dir` (polling every `poll`) and runs a pass on every change, and when a vanished
-/// object's grace period ends, until `shutdown`.
+/// Watches `dir` and runs a pass on every change, and when a vanished object's grace period
+/// ends, until `shutdown`. The directory is watched with inotify (only the files that changed
+/// are read and parsed again, off the async runtime); where a watch cannot be set up it is
+/// read every `poll` instead.
 pub async fn run(
     dir: PathBuf,
     options: Options,
@@ -452,26 +475,75 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
+    // Watch before the first read, so that nothing written meanwhile is missed.
+    let mut watch = match api::dir_watch::DirWatch::new(&dir) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!(dir = %dir.display(), "cannot watch the directory ({e}): reading it every {poll:?} instead");
+            None
+        }
+    };
     let mut directory = Directory::open(dir, options);
+    // `None`: read the whole directory.
+    let mut changed: Option<BTreeSet<PathBuf>> = None;
     let mut seen = None;
     loop {
         let now = fingerprint(directory.dir());
         let due = directory.next_expiry().is_some_and(|t| t <= Instant::now());
-        if seen.as_ref() != Some(&now) || due {
-            match directory.pass(&metrics, Instant::now()) {
-                Ok(report) => {
-                    for p in &report.files_written {
-                        tracing::info!(file = %p.display(), "status written");
+        let polled_change = watch.is_none() && seen.as_ref() != Some(&now);
+        if watch.is_some() || polled_change || due {
+            let paths = if watch.is_some() {
+                changed.take()
+            } else {
+                None
+            };
+            let m = metrics.clone();
+            let done = tokio::task::spawn_blocking(move || {
+                match directory.pass_changed(paths.as_ref(), &m, Instant::now()) {
+                    Ok(report) => {
+                        for p in &report.files_written {
+                            tracing::info!(file = %p.display(), "status written");
+                        }
                     }
+                    Err(e) => tracing::error!("nothing changed: {e}"),
                 }
-                Err(e) => tracing::error!("nothing changed: {e}"),
-            }
+                directory
+            })
+            .await;
+            directory = match done {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::error!("a pass failed: {e}");
+                    return;
+                }
+            };
             // Our own writes change the fingerprint; the next pass then finds nothing to do.
             seen = Some(now);
         }
-        tokio::select! {
-            () = &mut shutdown => return,
-            () = tokio::time::sleep(poll) => {}
+        let expiry = directory.next_expiry();
+        let grace_ends = async move {
+            match expiry {
+                Some(t) => tokio::time::sleep_until(t.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        match watch.as_mut() {
+            Some(w) => tokio::select! {
+                () = &mut shutdown => return,
+                change = w.next() => match change {
+                    Some(api::dir_watch::Change::Files(files)) => changed = Some(files),
+                    Some(api::dir_watch::Change::Rescan) => changed = None,
+                    None => {
+                        tracing::warn!("the directory watch ended: reading it every {poll:?} instead");
+                        watch = None;
+                    }
+                },
+                () = grace_ends => changed = Some(BTreeSet::new()),
+            },
+            None => tokio::select! {
+                () = &mut shutdown => return,
+                () = tokio::time::sleep(poll) => {}
+            },
         }
     }
 }

@@ -40,7 +40,7 @@ struct Args {
     #[arg(long, env = "NODE_NAME")]
     node_name: String,
     /// Standalone mode: read manifests (multi-document YAML) from this directory instead
-    /// of the Kubernetes API; it is polled for changes.
+    /// of the Kubernetes API; it is watched for changes (inotify).
     #[arg(long)]
     state_dir: Option<PathBuf>,
     /// Standalone: seconds a pool whose manifest vanished stays in force, its VIPs announced

@@ -12,7 +12,7 @@
 //!
 //! This module knows nothing of what the objects mean; it only turns files into a state.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -136,18 +136,28 @@ impl DirWatcher {
 
     /// Reads the directory and says what changed, as of `now`.
     pub fn poll(&mut self, now: Instant) -> Poll {
-        let files = match api::manifest::read_texts(&self.dir) {
-            Ok(f) => f,
-            Err(e) => {
-                if self.last_error.as_ref() == Some(&e) {
-                    return Poll::Unchanged;
+        self.refresh(None, now)
+    }
+
+    /// Reads again the files in `changed` (the whole directory when `None`) and says what
+    /// changed, as of `now`.
+    pub fn refresh(&mut self, changed: Option<&BTreeSet<PathBuf>>, now: Instant) -> Poll {
+        let files_changed = match changed {
+            Some(paths) => self.cache.update_some(api::manifest::read_changed(paths)),
+            None => match api::manifest::read_texts(&self.dir) {
+                Ok(f) => {
+                    self.last_error = None;
+                    self.cache.update(f)
                 }
-                self.last_error = Some(e.clone());
-                return Poll::Broken(e);
-            }
+                Err(e) => {
+                    if self.last_error.as_ref() == Some(&e) {
+                        return Poll::Unchanged;
+                    }
+                    self.last_error = Some(e.clone());
+                    return Poll::Broken(e);
+                }
+            },
         };
-        self.last_error = None;
-        let files_changed = self.cache.update(files);
         let expired = self.next_expiry().is_some_and(|t| t <= now);
         if !files_changed && !expired && self.last.is_some() {
             return Poll::Unchanged;
@@ -374,5 +384,32 @@ mod tests {
         assert_eq!(w.poll(t1 + grace / 2), Poll::Unchanged);
         let (s, _) = changed(w.poll(t1 + grace));
         assert!(s.eips.is_empty());
+    }
+
+    #[test]
+    fn a_refresh_reads_only_the_files_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (a, b) = (dir.path().join("a.yaml"), dir.path().join("b.yaml"));
+        std::fs::write(&a, NODE).expect("write");
+        std::fs::write(&b, PEER).expect("write");
+        let mut w = DirWatcher::new(dir.path(), Duration::ZERO);
+        let t = Instant::now();
+        let (s, _) = changed(w.poll(t));
+        assert_eq!((s.nodes.len(), s.bgp_peers.len()), (1, 1));
+        std::fs::write(
+            &a,
+            format!("{NODE}---\nkind: Node\nmetadata: {{name: n2}}\n"),
+        )
+        .expect("write");
+        std::fs::remove_file(&b).expect("rm");
+        let (s, _) = changed(w.refresh(Some(&BTreeSet::from([a.clone()])), t));
+        assert_eq!(
+            (s.nodes.len(), s.bgp_peers.len()),
+            (2, 1),
+            "b not read again yet"
+        );
+        let (s, _) = changed(w.refresh(Some(&BTreeSet::from([b])), t));
+        assert_eq!((s.nodes.len(), s.bgp_peers.len()), (2, 0));
+        assert_eq!(w.refresh(Some(&BTreeSet::new()), t), Poll::Unchanged);
     }
 }
