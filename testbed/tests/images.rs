@@ -8,7 +8,8 @@
 //! against the Dockerfile's final stages, so the Dockerfile and the script cannot drift; and
 //! the names the archives carry are the ones the manifests and the chart reference. Then a
 //! containerd of the test's own imports both archives as a node would (`ctr images import`,
-//! also with `kind load image-archive`'s flags) and runs their binaries in containers (runc).
+//! also with `kind load image-archive`'s flags) and runs their binaries in containers (runc),
+//! the speaker's also in a lab node's network namespace against BIRD, as a node would.
 //! (`podman load` takes them too, but `podman run` fails in this sandbox: it has no
 //! CAP_SYS_RESOURCE, and podman asks runc to raise RLIMIT_NOFILE past the hard limit.)
 //!
@@ -717,9 +718,54 @@ impl Containerd {
         command
     }
 
+    /// `ctr run` of `image` (a short name: `berth-speaker`) as container `id`, with its FIFOs
+    /// and runc's state in our directory and a cgroup of its own that runc removes. Options
+    /// and then `[COMMAND ARG…]` follow.
+    fn run(&self, image: &str, id: &str, options: &[&str]) -> Command {
+        let mut command = self.ctr();
+        command
+            .arg("run")
+            .args(options)
+            .arg("--fifo-dir")
+            .arg(self.dir.0.join("fifo"))
+            .arg("--runc-root")
+            .arg(self.dir.0.join("runc"))
+            .arg(format!("--cgroup=/{id}"))
+            .arg(format!("docker.io/library/{image}:{VERSION}"))
+            .arg(id);
+        command
+    }
+
     fn log(&self) -> String {
         std::fs::read_to_string(self.dir.0.join("containerd.log")).unwrap_or_default()
     }
+}
+
+/// A container started with `ctr run -d`: killed and removed on drop (before its containerd).
+struct Task<'a> {
+    containerd: &'a Containerd,
+    id: String,
+}
+
+impl Drop for Task<'_> {
+    fn drop(&mut self) {
+        let quiet = |args: &[&str]| {
+            let _ = self
+                .containerd
+                .ctr()
+                .args(args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        };
+        quiet(&["tasks", "kill", "--signal", "SIGKILL", &self.id]);
+        quiet(&["tasks", "delete", "--force", &self.id]);
+        quiet(&["containers", "delete", &self.id]);
+    }
+}
+
+fn container_id(what: &str) -> String {
+    format!("berth-images-{what}-{}", std::process::id())
 }
 
 impl Drop for Containerd {
@@ -772,20 +818,10 @@ fn containerd_imports_the_archives_and_runs_them() {
         );
     }
 
-    let id = |what: &str| format!("berth-images-{what}-{}", std::process::id());
     let in_container = |image: &str, what: &str, args: &[&str]| -> String {
         stdout(
             containerd
-                .ctr()
-                .args(["run", "--rm"])
-                // Its FIFOs and runc's state in our directory, a cgroup runc removes.
-                .arg("--fifo-dir")
-                .arg(containerd.dir.0.join("fifo"))
-                .arg("--runc-root")
-                .arg(containerd.dir.0.join("runc"))
-                .arg(format!("--cgroup=/{}", id(what)))
-                .arg(format!("docker.io/library/{image}:{VERSION}"))
-                .arg(id(what))
+                .run(image, &container_id(what), &["--rm"])
                 .args(args),
         )
     };
@@ -805,4 +841,86 @@ fn containerd_imports_the_archives_and_runs_them() {
     );
     let help = in_container("berth-speaker", "cli", &["/berthctl", "--help"]);
     assert!(help.contains("Usage:"), "berthctl --help: {help}");
+}
+
+/// The speaker image run as a node runs it: containerd and runc, the image's user, in the lab
+/// node's network namespace (as `hostNetwork` does), its manifests bind-mounted read-only.
+/// It brings up the session with BIRD and announces the VIP with the node as next hop.
+#[test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
+fn speaker_container_announces_a_vip_to_bird() {
+    let containerd = Containerd::start();
+    run(containerd
+        .ctr()
+        .args(["images", "import"])
+        .arg(archive("berth-speaker")));
+    let state = ScratchDir::new("speaker-state");
+    std::fs::write(state.0.join("cluster.yaml"), speaker_manifests()).unwrap();
+
+    let lab = star("img-ctr", 1);
+    let (_, n4, _, _) = link_addresses(1);
+    let config = RouterConfig::new("r", "10.255.0.1".parse().unwrap(), ROUTER_AS)
+        .neighbor(Neighbor::new(n4, NODE_AS));
+    let bird = Bird::start(lab.netns("r").unwrap(), &config).unwrap();
+    let netns = lab.netns("n1").unwrap();
+
+    let id = container_id("bgp");
+    let log_path = lab.dir().join("n1-speaker-container.log");
+    let with_ns = format!("network:{}", netns.path().display());
+    let mount = format!(
+        "type=bind,src={},dst=/state,options=rbind:ro",
+        state.0.display()
+    );
+    let log_uri = format!("file://{}", log_path.display());
+    run(containerd
+        .run(
+            "berth-speaker",
+            &id,
+            &[
+                "--detach",
+                "--with-ns",
+                &with_ns,
+                "--mount",
+                &mount,
+                "--log-uri",
+                &log_uri,
+            ],
+        )
+        .args([
+            "/berth-speaker",
+            "--node-name",
+            "n1",
+            "--state-dir",
+            "/state",
+        ])
+        .args(["--drain-seconds", "0", "--log-format", "json"]));
+    let _task = Task {
+        containerd: &containerd,
+        id: id.clone(),
+    };
+    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+
+    bird.wait_established(1, SESSION_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}; the speaker's log: {}", log()));
+    testbed::wait::until("BIRD has the VIP via n1", SESSION_TIMEOUT, || {
+        Ok(bird
+            .bgp_table()?
+            .next_hops(vip4())
+            .contains(&n4)
+            .then_some(()))
+    })
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e}; BIRD: {:?}; the speaker's log: {}",
+            bird.bgp_table(),
+            log()
+        )
+    });
+    let tasks = stdout(containerd.ctr().args(["tasks", "ls"]));
+    assert!(
+        tasks
+            .lines()
+            .any(|l| l.starts_with(&id) && l.contains("RUNNING")),
+        "the speaker's container is running: {tasks}"
+    );
 }
