@@ -7,7 +7,8 @@
 //!   (Valid=True, FieldsIgnored);
 //! - an Eip whose prefix has host bits set is refused (Valid=False, InvalidPool).
 //!
-//! Needs root and the control plane binary (`BERTH_CONTROLPLANE_BIN`).
+//! Each refusal is also one line in the controller's log. Needs root and the control plane
+//! binary (`BERTH_CONTROLPLANE_BIN`).
 
 #![allow(clippy::unwrap_used, reason = "a test fails loudly on any error")]
 
@@ -114,6 +115,8 @@ fn an_overlapping_pool_moves_nothing_across_leader_changes() {
             .then_some(()))
     })
     .unwrap();
+    // And a log line, once.
+    first.wait_log("PoolOverlaps", TIMEOUT).unwrap();
     let ignored = wait_valid(&cluster, "b-bgp-iface", "FieldsIgnored", &first);
     assert!(ignored.contains("spec.interface"), "{ignored}");
     assert_eq!(eip(&cluster, "b-bgp-iface")["status"]["ready"], true);

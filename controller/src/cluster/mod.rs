@@ -177,6 +177,15 @@ impl Context {
         if decision.finalizer == FinalizerChange::Add {
             apply::finalizer(&api, eip, apply::EIP, FinalizerChange::Add).await?;
         }
+        // A pool refused or with fields ignored says so in the log once, when its condition
+        // changes (the Events repeat on every reconcile).
+        if let Some(status) = &decision.status
+            && eip.status.as_ref().map(|s| &s.conditions) != Some(&status.conditions)
+        {
+            for c in &status.conditions {
+                tracing::warn!(eip = %name, reason = %c.reason, "{}", c.message);
+            }
+        }
         if let Some(status) = &decision.status
             && eip.status.as_ref() != Some(status)
             && !view.deleting
