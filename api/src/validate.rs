@@ -1,5 +1,11 @@
-//! The CRD schema's checks as pure functions, for the standalone mode (no API server) and for
-//! defence in depth in the controller. Every message names the field and says what is allowed.
+//! One set of admission rules for both modes: the CRD's patterns and CEL rules are the
+//! constants here (the types in this crate put them into the schema), and the functions apply
+//! the same rules in Rust for the standalone mode (no API server) and for defence in depth, so
+//! an object is valid in standalone mode exactly when the API server takes it
+//! (`testbed/tests/kube_validation.rs` proves it on a table of objects). Beyond admission,
+//! [`pool_address_problems`] holds the pool rules the controller applies in both modes, and
+//! [`eip_warnings`] what is accepted and ignored. Every message names the field and says what
+//! is allowed. Knows nothing of reconcilers, IPAM or BGP.
 
 use std::fmt;
 use std::net::IpAddr;
