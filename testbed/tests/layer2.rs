@@ -398,3 +398,81 @@ fn one_owner_per_address_and_the_client_follows_faults() {
         "{victim}, its link down, still claims an address: {seen_by_victim:?}"
     );
 }
+
+/// Drops the layer-2 heartbeats (UDP 7474) to and from `node`: it is cut off from the other
+/// candidates while its link, and the client, stay up.
+fn partition(lab: &Lab, node: &str) {
+    let ns = lab.netns(node).unwrap();
+    for tool in ["iptables", "ip6tables"] {
+        for chain in [["INPUT", "--dport"], ["OUTPUT", "--dport"]] {
+            ns.output(
+                tool,
+                &["-A", chain[0], "-p", "udp", chain[1], "7474", "-j", "DROP"],
+            )
+            .unwrap();
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
+fn a_partitioned_candidate_stops_answering_and_a_stopped_owner_hands_over_without_loss() {
+    let mut l2 = Layer2Lab::up();
+    let owners = l2.owners(&NODES);
+
+    // A planned stop (SIGTERM): the owner steps down, its standby takes over while it still
+    // answers, and the client's probes, sent all along, are all answered.
+    let first_v4 = *l2.vips.iter().find(|v| v.is_ipv4()).unwrap();
+    let stopped = owners[&first_v4].clone();
+    let client = l2.lab.netns("client").unwrap().clone();
+    let target = SocketAddr::new(first_v4, PORT);
+    let probing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let still = probing.clone();
+    let prober = std::thread::spawn(move || {
+        let mut failures = 0usize;
+        let mut answered_by = BTreeSet::new();
+        while still.load(std::sync::atomic::Ordering::Relaxed) {
+            match spread(
+                &client,
+                Protocol::Udp,
+                target,
+                1,
+                Duration::from_millis(500),
+            ) {
+                Ok(s) if s.failures == 0 => answered_by.extend(s.answers.into_keys()),
+                _ => failures += 1,
+            }
+        }
+        (failures, answered_by)
+    });
+    l2.speakers
+        .get_mut(&stopped)
+        .unwrap()
+        .stop(Duration::from_secs(10));
+    let alive: Vec<&str> = NODES.iter().copied().filter(|n| *n != stopped).collect();
+    let after = l2.failover(&stopped, &alive, &owners);
+    probing.store(false, std::sync::atomic::Ordering::Relaxed);
+    let (failures, answered_by) = prober.join().unwrap();
+    assert_eq!(failures, 0, "probes lost during a planned stop");
+    assert!(
+        answered_by.contains(&after[&first_v4]),
+        "the client never reached the new owner: {answered_by:?}"
+    );
+    let restarted = start_speaker(&l2.lab, &l2.state, &l2.speaker, &stopped, 1);
+    l2.speakers.insert(stopped, restarted);
+    let owners = l2.owners(&NODES);
+
+    // A partition: the owner of the first IPv6 address hears no other candidate (and they
+    // not it). It stops answering, the two others take its addresses: never two owners.
+    let first_v6 = *l2.vips.iter().find(|v| v.is_ipv6()).unwrap();
+    let cut = owners[&first_v6].clone();
+    partition(&l2.lab, &cut);
+    let alive: Vec<&str> = NODES.iter().copied().filter(|n| *n != cut).collect();
+    l2.failover(&cut, &alive, &owners);
+    let seen_by_cut = testbed::wait::until(&format!("{cut} stops answering"), CONVERGE, || {
+        Ok(owners_seen_by(&l2.lab, &l2.berthctl, &cut)
+            .filter(|v| v.values().all(|(_, here)| !here)))
+    })
+    .unwrap();
+    assert_eq!(seen_by_cut.len(), l2.vips.len());
+}

@@ -91,10 +91,16 @@ pub fn arp_reply(mac: Mac, vip: Ipv4Addr, request: &ArpRequest) -> Vec<u8> {
     )
 }
 
-/// A gratuitous ARP: a broadcast reply saying `vip` is at `mac` (Linux updates an existing
-/// neighbour entry from it, outside its `locktime`).
+/// A gratuitous ARP: a broadcast ARP Announcement (RFC 5227 §2.3: a request whose sender
+/// and target protocol address are both `vip`, target hardware address zero).
+///
+/// A request, not a reply: Linux counts a reply as gratuitous only when its target hardware
+/// address equals its sender's (`arp_is_garp`), and an ARP that is not gratuitous is ignored
+/// within `locktime` (1 s) of the entry's last change, so a takeover soon after another move
+/// waited a second; a request with equal addresses always overrides, and updates an
+/// existing entry without creating new ones (`arp_accept=0`).
 pub fn gratuitous_arp(mac: Mac, vip: Ipv4Addr) -> Vec<u8> {
-    arp(2, BROADCAST, mac, vip, BROADCAST, vip)
+    arp(1, BROADCAST, mac, vip, [0; 6], vip)
 }
 
 /// A Neighbor Solicitation for `target`.
@@ -329,10 +335,20 @@ mod tests {
     }
 
     #[test]
-    fn gratuitous_arp_is_broadcast_with_sender_and_target_the_vip() {
+    fn gratuitous_arp_is_a_broadcast_announcement() {
         let g = gratuitous_arp(ME, Ipv4Addr::new(192, 0, 2, 10));
         assert_eq!(&g[0..6], &BROADCAST);
-        assert_eq!(&g[28..32], &g[38..42]);
+        assert_eq!(
+            &g[20..22],
+            &[0, 1],
+            "a request: Linux takes it inside locktime"
+        );
+        assert_eq!(&g[22..28], &ME);
+        assert_eq!(&g[28..32], &g[38..42], "sender and target address: the VIP");
+        assert_eq!(&g[32..38], &[0; 6]);
+        // The responder must not answer its own announcement as if it were a question.
+        let seen = parse_arp_request(&g).expect("parses as a request");
+        assert_eq!(seen.sender_mac, ME);
     }
 
     #[test]

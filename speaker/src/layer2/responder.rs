@@ -155,8 +155,10 @@ async fn answer_arp(socket: Arc<PacketSocket>, mac: Mac, owned: Owned) {
         let Some(req) = frame::parse_arp_request(&buf[..n]) else {
             continue;
         };
-        // Our own gratuitous announcements come back on some links; never answer them.
-        if req.sender_mac == mac || !owns(&owned, IpAddr::V4(req.target_ip)) {
+        // Announcements (ours come back on some links, a previous owner's may cross) are
+        // not questions: never answer them.
+        let announcement = req.sender_ip == req.target_ip;
+        if announcement || req.sender_mac == mac || !owns(&owned, IpAddr::V4(req.target_ip)) {
             continue;
         }
         if let Err(e) = socket.send(&frame::arp_reply(mac, req.target_ip, &req)) {
