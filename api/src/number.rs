@@ -1,9 +1,9 @@
 //! A number that manifests may spell as a JSON number or as a string holding one.
 //!
 //! OpenELB inherited GoBGP's Go types, whose timers are tagged `json:",string"`: manifests write
-//! `holdTime: "90"`. Hand-written manifests often write `holdTime: 90`. Both must load; a
-//! string must be digits only, the same rule the CRD's CEL applies
-//! (`api::validate::TIMERS_RULE`).
+//! `holdTime: "90"`. Hand-written manifests often write `holdTime: 90`. Both must load, and so
+//! must any spelling an older CRD let into the API server; [`Seconds`] says whether a spec's
+//! spelling is the one the admission rules take (`api::validate::TIMERS_RULE`).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -12,7 +12,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// A non-negative integer accepted as `90` or `"90"` (or the JSON number `90.0`).
+/// A non-negative integer accepted as `90` or `"90"` (or `90.0` / `"90.0"` / `" 90 "`).
 ///
 /// It serializes as a plain JSON integer; the CRD schema marks it `x-kubernetes-int-or-string`
 /// so the API server keeps either spelling.
@@ -56,8 +56,8 @@ fn from_float<E: de::Error>(v: f64) -> Result<Number, E> {
     }
 }
 
-/// The longest string a [`Number`] takes: the digits of `u64::MAX`. Spec fields that CEL rules
-/// read carry it as their `maxLength`, which bounds the rules' cost.
+/// The longest string of digits the admission rules take for [`Seconds`]: the digits of
+/// `u64::MAX`. It is their schema's `maxLength`, which bounds the cost of the CEL rules.
 pub const MAX_DIGITS: usize = 20;
 
 struct NumberVisitor;
@@ -83,18 +83,18 @@ impl Visitor<'_> for NumberVisitor {
         from_float(v)
     }
 
-    // Digits only, as the CRD's CEL rules take a string (`^[0-9]+$`): no sign, no space, no
-    // fraction, so a manifest loads in standalone mode exactly when the API server takes it.
+    // Lenient (`" 90 "`, `"90.0"` load): an object the API server stored under an older CRD
+    // must never fail to load, which would stop a reflector. Whether a spec's spelling is the
+    // one the rules take is [`Seconds::is_canonical`]'s business.
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Number, E> {
-        if !v.is_empty() && v.len() <= MAX_DIGITS && v.bytes().all(|b| b.is_ascii_digit()) {
-            return v
-                .parse::<u64>()
-                .map(Number)
-                .map_err(|_| E::custom(format!("{v:?} is too large")));
+        let t = v.trim();
+        if let Ok(n) = t.parse::<u64>() {
+            return Ok(Number(n));
         }
-        Err(E::custom(format!(
-            "expected a whole number of digits, got {v:?}"
-        )))
+        match t.parse::<f64>() {
+            Ok(f) => from_float(f),
+            Err(_) => Err(E::custom(format!("expected a number, got {v:?}"))),
+        }
     }
 }
 
@@ -120,31 +120,101 @@ impl JsonSchema for Number {
     }
 }
 
-/// A number of seconds in a spec (timers, graceful restart): a [`Number`] whose schema also
-/// says `maxLength` [`MAX_DIGITS`], which bounds the cost of the CEL rules that read it as a
-/// string (`api::validate::TIMERS_RULE`, `GRACEFUL_RESTART_RULE`).
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
-#[serde(transparent)]
-pub struct Seconds(pub Number);
+/// A number of seconds in a spec (timers, graceful restart): loads as leniently as a
+/// [`Number`], and remembers whether it was spelled as the admission rules take it (a JSON
+/// integer, or a string of digits: `api::validate::TIMERS_RULE`, `GRACEFUL_RESTART_RULE`).
+/// Its schema also says `maxLength` [`MAX_DIGITS`], which bounds those rules' cost.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Seconds {
+    value: Number,
+    canonical: bool,
+}
 
 impl Seconds {
     /// The value.
     pub fn get(self) -> u64 {
-        self.0.get()
+        self.value.get()
+    }
+
+    /// Whether it was written as the CRD's rules take it: a JSON integer, or a string of at
+    /// most [`MAX_DIGITS`] characters of digits, with spaces around and an optional `.0`
+    /// (`"90"`, `" 90 "`, `"90.0"`, and the JSON number `90.0`); `false` for `"1e2"`, `"+90"`
+    /// or `"90."`.
+    pub fn is_canonical(self) -> bool {
+        self.canonical
     }
 }
 
 impl From<u64> for Seconds {
     fn from(v: u64) -> Self {
-        Seconds(Number(v))
+        Seconds {
+            value: Number(v),
+            canonical: true,
+        }
     }
 }
 
 impl fmt::Display for Seconds {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
+        self.value.fmt(f)
+    }
+}
+
+impl Serialize for Seconds {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.value.serialize(s)
+    }
+}
+
+/// `^ *[0-9]+([.]0+)? *$`: digits, spaces around them, and an optional fraction of zeros
+/// (the spellings manifests use; `"1e2"` or `"+90"` are not).
+fn is_whole_seconds(v: &str) -> bool {
+    let t = v.trim_matches(' ');
+    let (whole, fraction) = t.split_once('.').unwrap_or((t, ""));
+    !whole.is_empty()
+        && whole.bytes().all(|b| b.is_ascii_digit())
+        && (!t.contains('.') || (!fraction.is_empty() && fraction.bytes().all(|b| b == b'0')))
+}
+
+struct SecondsVisitor;
+
+impl Visitor<'_> for SecondsVisitor {
+    type Value = Seconds;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        NumberVisitor.expecting(f)
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Seconds, E> {
+        Ok(Seconds::from(v))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Seconds, E> {
+        NumberVisitor.visit_i64(v).map(|value| Seconds {
+            value,
+            canonical: true,
+        })
+    }
+
+    // A whole JSON number such as `90.0` is an integer to the API server too.
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Seconds, E> {
+        NumberVisitor.visit_f64(v).map(|value| Seconds {
+            value,
+            canonical: true,
+        })
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Seconds, E> {
+        let canonical = v.len() <= MAX_DIGITS && is_whole_seconds(v);
+        NumberVisitor
+            .visit_str(v)
+            .map(|value| Seconds { value, canonical })
+    }
+}
+
+impl<'de> Deserialize<'de> for Seconds {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(SecondsVisitor)
     }
 }
 
@@ -171,7 +241,7 @@ mod tests {
 
     #[test]
     fn accepts_strings_and_numbers() {
-        for text in ["90", "\"90\"", "90.0"] {
+        for text in ["90", "\"90\"", "90.0", "\"90.0\"", "\" 90 \""] {
             let n: Number = serde_json::from_str(text).expect(text);
             assert_eq!(n, Number(90), "{text}");
         }
@@ -181,11 +251,30 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        for text in [
-            "-1", "\"abc\"", "1.5", "\"-3\"", "true", "\" 90 \"", "\"90.0\"", "\"+5\"", "\"\"",
-        ] {
+        for text in ["-1", "\"abc\"", "1.5", "\"-3\"", "true"] {
             assert!(serde_json::from_str::<Number>(text).is_err(), "{text}");
         }
+    }
+
+    /// Seconds load as leniently as a Number (a stored object never fails to load) and say
+    /// whether the spelling is the one the CRD's rules take.
+    #[test]
+    fn seconds_know_their_spelling() {
+        for (text, canonical) in [
+            ("90", true),
+            ("\"90\"", true),
+            ("\"000090\"", true),
+            ("\"90.0\"", true),
+            ("\" 90 \"", true),
+            ("\"1e2\"", false),
+            ("\"+90\"", false),
+            ("\"90.\"", false),
+            ("\"\\t90\"", false),
+        ] {
+            let s: Seconds = serde_json::from_str(text).expect(text);
+            assert_eq!(s.is_canonical(), canonical, "{text}");
+        }
+        assert_eq!(serde_json::to_string(&Seconds::from(7)).expect("ser"), "7");
     }
 
     #[test]

@@ -13,6 +13,7 @@ use std::net::IpAddr;
 use crate::bgpconf::BgpConfSpec;
 use crate::bgppeer::BgpPeerSpec;
 use crate::eip::{Advertisement, EipSpec, Protocol};
+use crate::number::Seconds;
 
 /// A problem with one field of a manifest.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -471,6 +472,24 @@ pub fn validate_bgp_peer(spec: &BgpPeerSpec) -> Vec<FieldError> {
             "must be the same family as conf.neighborAddress",
         ));
     }
+    if let Some(t) = spec.timers.as_ref().and_then(|t| t.config.as_ref()) {
+        check_seconds(
+            &mut errors,
+            "spec.timers.config",
+            [
+                ("connectRetry", t.connect_retry),
+                ("holdTime", t.hold_time),
+                ("keepaliveInterval", t.keepalive_interval),
+                (
+                    "minimumAdvertisementInterval",
+                    t.minimum_advertisement_interval,
+                ),
+            ],
+        );
+    }
+    if let Some(gr) = &spec.graceful_restart {
+        check_graceful_restart(&mut errors, gr);
+    }
     if let Some(t) = spec.timers.as_ref().and_then(|t| t.config.as_ref())
         && let Some(h) = t.hold_time
         && (h.get() == 1 || h.get() == 2 || h.get() > 65535)
@@ -529,12 +548,42 @@ pub fn validate_bgp_peer(spec: &BgpPeerSpec) -> Vec<FieldError> {
 }
 
 /// The CRD's CEL rule on `spec.timers.config`: each timer is a whole number of seconds (a
-/// number, or a string of digits), and `holdTime` is 0 or 3-65535 (RFC 4271).
-pub const TIMERS_RULE: &str = "(!has(self.connectRetry) || (type(self.connectRetry) == string ? (self.connectRetry.matches('^[0-9]+$') && int(self.connectRetry) >= 0) : self.connectRetry >= 0)) && (!has(self.holdTime) || (type(self.holdTime) == string ? (self.holdTime.matches('^[0-9]+$') && int(self.holdTime) >= 0) : self.holdTime >= 0)) && (!has(self.keepaliveInterval) || (type(self.keepaliveInterval) == string ? (self.keepaliveInterval.matches('^[0-9]+$') && int(self.keepaliveInterval) >= 0) : self.keepaliveInterval >= 0)) && (!has(self.minimumAdvertisementInterval) || (type(self.minimumAdvertisementInterval) == string ? (self.minimumAdvertisementInterval.matches('^[0-9]+$') && int(self.minimumAdvertisementInterval) >= 0) : self.minimumAdvertisementInterval >= 0)) && (!has(self.holdTime) || (type(self.holdTime) == string ? (int(self.holdTime) == 0 || (int(self.holdTime) >= 3 && int(self.holdTime) <= 65535)) : (self.holdTime == 0 || (self.holdTime >= 3 && self.holdTime <= 65535))))";
+/// number, or a string of digits with optional spaces around and an optional `.0`, as
+/// [`Seconds::is_canonical`] reads it), and `holdTime` is 0 or 3-65535 (RFC 4271).
+pub const TIMERS_RULE: &str = "(!has(self.connectRetry) || (type(self.connectRetry) == string ? (self.connectRetry.matches('^ *[0-9]+([.]0+)? *$') && double(self.connectRetry.trim()) <= 18446744073709551615.0) : self.connectRetry >= 0)) && (!has(self.holdTime) || (type(self.holdTime) == string ? (self.holdTime.matches('^ *[0-9]+([.]0+)? *$') && double(self.holdTime.trim()) <= 18446744073709551615.0) : self.holdTime >= 0)) && (!has(self.keepaliveInterval) || (type(self.keepaliveInterval) == string ? (self.keepaliveInterval.matches('^ *[0-9]+([.]0+)? *$') && double(self.keepaliveInterval.trim()) <= 18446744073709551615.0) : self.keepaliveInterval >= 0)) && (!has(self.minimumAdvertisementInterval) || (type(self.minimumAdvertisementInterval) == string ? (self.minimumAdvertisementInterval.matches('^ *[0-9]+([.]0+)? *$') && double(self.minimumAdvertisementInterval.trim()) <= 18446744073709551615.0) : self.minimumAdvertisementInterval >= 0)) && (!has(self.holdTime) || (type(self.holdTime) == string ? (!self.holdTime.matches('^ *[0-9]+([.]0+)? *$') || double(self.holdTime.trim()) == 0.0 || (double(self.holdTime.trim()) >= 3.0 && double(self.holdTime.trim()) <= 65535.0)) : (self.holdTime == 0 || (self.holdTime >= 3 && self.holdTime <= 65535))))";
 
 /// The CRD's CEL rule on `gracefulRestart` (of `BgpConf` and `BgpPeer`): each time is a whole
 /// number of seconds (a number, or a string of digits).
-pub const GRACEFUL_RESTART_RULE: &str = "(!has(self.restartTime) || (type(self.restartTime) == string ? (self.restartTime.matches('^[0-9]+$') && int(self.restartTime) >= 0) : self.restartTime >= 0)) && (!has(self.deferralTime) || (type(self.deferralTime) == string ? (self.deferralTime.matches('^[0-9]+$') && int(self.deferralTime) >= 0) : self.deferralTime >= 0)) && (!has(self.staleRoutesTime) || (type(self.staleRoutesTime) == string ? (self.staleRoutesTime.matches('^[0-9]+$') && int(self.staleRoutesTime) >= 0) : self.staleRoutesTime >= 0)) && (!has(self.peerRestartTime) || (type(self.peerRestartTime) == string ? (self.peerRestartTime.matches('^[0-9]+$') && int(self.peerRestartTime) >= 0) : self.peerRestartTime >= 0))";
+pub const GRACEFUL_RESTART_RULE: &str = "(!has(self.restartTime) || (type(self.restartTime) == string ? (self.restartTime.matches('^ *[0-9]+([.]0+)? *$') && double(self.restartTime.trim()) <= 18446744073709551615.0) : self.restartTime >= 0)) && (!has(self.deferralTime) || (type(self.deferralTime) == string ? (self.deferralTime.matches('^ *[0-9]+([.]0+)? *$') && double(self.deferralTime.trim()) <= 18446744073709551615.0) : self.deferralTime >= 0)) && (!has(self.staleRoutesTime) || (type(self.staleRoutesTime) == string ? (self.staleRoutesTime.matches('^ *[0-9]+([.]0+)? *$') && double(self.staleRoutesTime.trim()) <= 18446744073709551615.0) : self.staleRoutesTime >= 0)) && (!has(self.peerRestartTime) || (type(self.peerRestartTime) == string ? (self.peerRestartTime.matches('^ *[0-9]+([.]0+)? *$') && double(self.peerRestartTime.trim()) <= 18446744073709551615.0) : self.peerRestartTime >= 0))";
+
+/// Each [`Seconds`] of `fields` must be spelled as the CRD's rules take it.
+fn check_seconds<const N: usize>(
+    errors: &mut Vec<FieldError>,
+    at: &str,
+    fields: [(&str, Option<Seconds>); N],
+) {
+    for (name, value) in fields {
+        if value.is_some_and(|v| !v.is_canonical()) {
+            errors.push(FieldError::new(
+                format!("{at}.{name}"),
+                "must be a whole number of seconds: a number, or a string of digits",
+            ));
+        }
+    }
+}
+
+fn check_graceful_restart(errors: &mut Vec<FieldError>, gr: &crate::bgpconf::GracefulRestart) {
+    check_seconds(
+        errors,
+        "spec.gracefulRestart",
+        [
+            ("restartTime", gr.restart_time),
+            ("deferralTime", gr.deferral_time),
+            ("staleRoutesTime", gr.stale_routes_time),
+            ("peerRestartTime", gr.peer_restart_time),
+        ],
+    );
+}
 
 /// The CRD's CEL rule on a `BgpConf` spec.
 pub const CONF_AS_RULE: &str =
@@ -572,6 +621,9 @@ pub fn validate_bgp_conf(spec: &BgpConfSpec) -> Vec<FieldError> {
     }
     for (i, a) in spec.listen_addresses.iter().enumerate() {
         check_ip(&mut errors, &format!("spec.listenAddresses[{i}]"), a, false);
+    }
+    if let Some(gr) = &spec.graceful_restart {
+        check_graceful_restart(&mut errors, gr);
     }
     errors
 }

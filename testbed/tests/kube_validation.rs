@@ -111,7 +111,16 @@ fn rows() -> Vec<Row> {
         row(bgp, "holdTime \"2\"", false, peer(json!({ "timers": { "config": { "holdTime": "2" } } }))),
         row(bgp, "holdTime 65536", false, peer(json!({ "timers": { "config": { "holdTime": 65536 } } }))),
         row(bgp, "holdTime not a number", false, peer(json!({ "timers": { "config": { "holdTime": "abc" } } }))),
-        row(bgp, "holdTime with a space", false, peer(json!({ "timers": { "config": { "holdTime": " 90" } } }))),
+        row(bgp, "holdTime with spaces", true, peer(json!({ "timers": { "config": { "holdTime": " 90 " } } }))),
+        row(bgp, "holdTime with a tab", false, peer(json!({ "timers": { "config": { "holdTime": "\t90" } } }))),
+        row(bgp, "holdTime \"90.0\"", true, peer(json!({ "timers": { "config": { "holdTime": "90.0" } } }))),
+        row(bgp, "holdTime \"2.0\"", false, peer(json!({ "timers": { "config": { "holdTime": "2.0" } } }))),
+        row(bgp, "holdTime in exponent form", false, peer(json!({ "timers": { "config": { "holdTime": "9e1" } } }))),
+        row(bgp, "holdTime with a plus", false, peer(json!({ "timers": { "config": { "holdTime": "+90" } } }))),
+        row(bgp, "holdTime as a JSON float", true, peer(json!({ "timers": { "config": { "holdTime": 90.0 } } }))),
+        row(bgp, "holdTime as a JSON fraction", false, peer(json!({ "timers": { "config": { "holdTime": 90.5 } } }))),
+        row(bgp, "holdTime with leading zeros", true, peer(json!({ "timers": { "config": { "holdTime": "0090" } } }))),
+        row(bgp, "holdTime of 21 digits", false, peer(json!({ "timers": { "config": { "holdTime": "0".repeat(21) } } }))),
         row(bgp, "negative keepalive", false, peer(json!({ "timers": { "config": { "keepaliveInterval": -1 } } }))),
         row(bgp, "connectRetry not a number", false, peer(json!({ "timers": { "config": { "connectRetry": "x" } } }))),
         row(bgp, "graceful restart time as a string", true,
@@ -129,6 +138,8 @@ fn rows() -> Vec<Row> {
         row(conf, "a listen address that is a name", false, json!({ "as": 64512, "listenAddresses": ["eth0"] })),
         row(conf, "graceful restart time not a number", false,
             json!({ "as": 64512, "gracefulRestart": { "enabled": true, "restartTime": "abc" } })),
+        row(conf, "graceful restart time with a space", true,
+            json!({ "as": 64512, "gracefulRestart": { "enabled": true, "restartTime": " 120" } })),
     ]
 }
 
