@@ -211,6 +211,13 @@ fn a_pool_breaking_a_pool_rule_hands_out_nothing_but_keeps_what_is_held() {
     assert_eq!(ingress(&p, "old"), [ip("10.0.0.5")], "kept");
     assert_eq!(ingress(&p, "zero"), [ip("0.0.0.0")], "kept: nothing moves");
     assert_eq!(ingress(&p, "new"), Vec::<IpAddr>::new(), "nothing new");
+    let new = &p.services[&ServiceRef::new("ns", "new")];
+    assert_eq!(new.failure, Some("PoolInvalid"), "{:?}", new.events);
+    assert!(
+        new.events.iter().any(|e| e.message.contains("host bits")),
+        "the Service's event says why: {:?}",
+        new.events
+    );
     let status = p.eips["host-bits"].status.as_ref().expect("status");
     assert!(!status.ready && status.usage == 2, "{status:?}");
     let (_, reason, message) = valid(&p, "host-bits").expect("condition");

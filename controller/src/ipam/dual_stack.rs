@@ -100,6 +100,7 @@ fn is_unavailability(e: &AllocationError) -> bool {
         AllocationError::NoPoolMatches { .. }
             | AllocationError::PoolExhausted { .. }
             | AllocationError::PoolDisabled { .. }
+            | AllocationError::PoolInvalid { .. }
             | AllocationError::PoolFamilyMismatch { .. }
     )
 }

@@ -38,6 +38,17 @@ pub enum AllocationError {
         /// The pool.
         pool: String,
     },
+    /// The chosen pool breaks a pool rule (host bits, special-purpose addresses): it keeps the
+    /// addresses Services hold in it and hands out none.
+    #[error(
+        "pool {pool:?} is invalid and hands out no new address: {problems}; see its Valid condition"
+    )]
+    PoolInvalid {
+        /// The pool.
+        pool: String,
+        /// What is wrong with it.
+        problems: String,
+    },
     /// The chosen pool has no free address.
     #[error("pool {pool:?} is exhausted: every address is in use; enlarge it or add a pool")]
     PoolExhausted {
@@ -116,6 +127,7 @@ impl AllocationError {
             AllocationError::ConflictingRequest(_) => "ConflictingRequest",
             AllocationError::PoolNotFound { .. } => "PoolNotFound",
             AllocationError::PoolDisabled { .. } => "PoolDisabled",
+            AllocationError::PoolInvalid { .. } => "PoolInvalid",
             AllocationError::PoolExhausted { .. } => "PoolExhausted",
             AllocationError::PoolFamilyMismatch { .. } => "PoolFamilyMismatch",
             AllocationError::AddressNotInAnyPool { .. } => "AddressNotInAnyPool",

@@ -64,9 +64,7 @@ pub(crate) fn choose_pool<'a>(
             })?
         };
         if !pool.is_enabled() {
-            return Err(AllocationError::PoolDisabled {
-                pool: pool.name().to_string(),
-            });
+            return Err(closed(pool));
         }
         if !pool.usable().contains(address) {
             return Err(AllocationError::AddressReserved {
@@ -87,11 +85,7 @@ pub(crate) fn choose_pool<'a>(
                 pools: request.pools.clone(),
                 family,
             })?;
-        let pool = best(named().filter(|p| p.is_enabled())).ok_or_else(|| {
-            AllocationError::PoolDisabled {
-                pool: first.name().to_string(),
-            }
-        })?;
+        let pool = best(named().filter(|p| p.is_enabled())).ok_or_else(|| closed(first))?;
         return Ok(Pick {
             pool,
             requested: None,
@@ -119,13 +113,25 @@ pub(crate) fn choose_pool<'a>(
             pool,
             requested: None,
         }),
-        Some(pool) => Err(AllocationError::PoolDisabled {
-            pool: pool.name().to_string(),
-        }),
+        Some(pool) => Err(closed(pool)),
         None => Err(AllocationError::NoPoolMatches {
             family,
             namespace: namespace.clone(),
         }),
+    }
+}
+
+/// Why `pool` hands out nothing new: a broken pool rule, else `spec.disable`.
+fn closed(pool: &Pool) -> AllocationError {
+    if pool.problems().is_empty() {
+        AllocationError::PoolDisabled {
+            pool: pool.name().to_string(),
+        }
+    } else {
+        AllocationError::PoolInvalid {
+            pool: pool.name().to_string(),
+            problems: pool.problems().join("; "),
+        }
     }
 }
 
