@@ -354,13 +354,12 @@ impl Directory {
         let mut touched: BTreeMap<usize, String> = BTreeMap::new();
         for (at, edit) in changes {
             let file = &mut snapshot.files[at.file];
-            let as_read = file.join();
+            if !touched.contains_key(&at.file) {
+                touched.insert(at.file, file.join());
+            }
             let doc = &mut file.documents[at.document];
             match rewrite_document(&doc.text, &edit) {
-                Ok(text) => {
-                    touched.entry(at.file).or_insert(as_read);
-                    doc.text = text;
-                }
+                Ok(text) => doc.text = text,
                 Err(e) => tracing::error!(
                     file = %file.path.display(),
                     line = doc.first_line,
@@ -371,6 +370,9 @@ impl Directory {
         for (file, as_read) in &touched {
             let f = &snapshot.files[*file];
             let text = f.join();
+            if text == *as_read {
+                continue;
+            }
             // The documents must still be the same documents once joined (a `---` inside an
             // edited one would split it).
             let again = ManifestFile::split(&f.path, &text);
