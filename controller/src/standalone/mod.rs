@@ -354,9 +354,7 @@ impl Directory {
         let mut touched: BTreeMap<usize, String> = BTreeMap::new();
         for (at, edit) in changes {
             let file = &mut snapshot.files[at.file];
-            if !touched.contains_key(&at.file) {
-                touched.insert(at.file, file.join());
-            }
+            touched.entry(at.file).or_insert_with(|| file.join());
             let doc = &mut file.documents[at.document];
             match rewrite_document(&doc.text, &edit) {
                 Ok(text) => doc.text = text,
