@@ -73,4 +73,23 @@ sleep "$IDLE"
 c1=$(cpu $CPID); s1=$(cpu $SPID)
 echo "idle ${IDLE}s: controller $(echo "scale=3; ($c1-$c0)*100/$hz/$IDLE" | bc) % of a core, speaker $(echo "scale=3; ($s1-$s0)*100/$hz/$IDLE" | bc) % of a core"
 echo "peak RSS: controller $(hwm $CPID), speaker $(hwm $SPID)"
+# Latency: one new Service file at a time (written by rename), until its status is in it.
+python3 - "$DIR" <<'EOF2'
+import os, sys, time
+d = sys.argv[1]
+samples = []
+for i in range(50):
+    path, tmp = f"{d}/new-{i}.yaml", f"{d}/.new-{i}.yaml.tmp"
+    with open(tmp, "w") as f:
+        f.write(f"apiVersion: v1\nkind: Service\nmetadata: {{name: new{i}, namespace: bench}}\n"
+                "spec: {type: LoadBalancer, loadBalancerClass: berth.io/lb, ports: [{port: 80}]}\n")
+    t0 = time.monotonic()
+    os.rename(tmp, path)
+    while "ipMode" not in open(path).read():
+        time.sleep(0.0005)
+    samples.append((time.monotonic() - t0) * 1000)
+    time.sleep(0.05)
+samples.sort()
+print(f"file written -> allocation written: p50 {samples[24]:.1f} ms, p99 {samples[48]:.1f} ms, max {samples[-1]:.1f} ms (50 Services)")
+EOF2
 rm -f "$DIR.controller.log" "$DIR.speaker.log"
