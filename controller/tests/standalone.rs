@@ -693,3 +693,38 @@ fn changes_are_seen_without_polling() {
     wait_for("api", || !ingress_in(d, "web.yaml", "api").is_empty());
     assert_eq!(ingress_in(d, "web.yaml", "web"), ["192.0.2.1"]);
 }
+
+/// Issue 14 item 11: a Service whose document broke before it got an address is allocated
+/// nothing (nothing could be written into it), so it holds back no address from others.
+#[test]
+fn a_broken_service_without_an_address_holds_none_back() {
+    use controller::standalone::{Directory, Options};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let stale = service("a-stale", "", "");
+    write(d, "stale.yaml", &stale);
+    let mut directory = Directory::open(
+        d,
+        Options {
+            class: ClassConfig::default(),
+            grace: Duration::ZERO,
+        },
+    );
+    let m = Metrics::default();
+    directory.pass(&m, Instant::now()).expect("no pool yet");
+    write(d, "stale.yaml", &stale.replace("port: 80", "port: eighty"));
+    let report = directory.pass(&m, Instant::now()).expect("broken");
+    assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+    write(d, "pools.yaml", POOLS);
+    write(d, "late.yaml", &service("late", "", ""));
+    let report = directory.pass(&m, Instant::now()).expect("pools");
+    assert_eq!(ingress_in(d, "late.yaml", "late"), ["192.0.2.1"]);
+    assert!(
+        !report
+            .events
+            .iter()
+            .any(|e| format!("{:?}", e.subject).contains("a-stale")),
+        "{:?}",
+        report.events
+    );
+}

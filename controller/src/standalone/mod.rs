@@ -231,6 +231,11 @@ impl Directory {
             // No finalizers on files: the directory is Berth's own, so an address in a
             // Service's status is taken as published by Berth, to be cleared on release.
             view.has_finalizer = !view.ingress.is_empty();
+            if !placed.fresh && view.ingress.is_empty() {
+                // Its document is broken and its last good content holds no address: nothing
+                // new is allocated to it, since nothing could be written.
+                view.managed = false;
+            }
             services.push(view);
         }
         let kept_before: BTreeSet<ServiceRef> =
