@@ -1,6 +1,7 @@
 //! Properties of the whole-state decision: applying a plan's statuses and deciding again
 //! moves nothing (what a restart does), and no address is held by two Services unless they
-//! share a key and no port.
+//! share a key and no port. A Service that asks for an address the OpenELB way and names no
+//! key has the implicit key of that address (OpenELB's sharing, kept for migrations).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -18,6 +19,17 @@ struct Svc {
     key: Option<u8>,
     port: u16,
     dual: bool,
+}
+
+impl Svc {
+    /// The sharing key the controller reads: the named one, else the requested address's.
+    fn sharing_key(&self) -> Option<String> {
+        match (self.key, self.requested) {
+            (Some(k), _) => Some(format!("k{k}")),
+            (None, Some(r)) => Some(format!("openelb:10.0.0.{}", r % 8)),
+            (None, None) => None,
+        }
+    }
 }
 
 fn pools() -> Vec<EipView> {
@@ -103,7 +115,7 @@ proptest! {
         }
         for (ip, hs) in &holders {
             if hs.len() > 1 {
-                let keys: BTreeSet<_> = hs.iter().map(|i| specs[*i].key).collect();
+                let keys: BTreeSet<_> = hs.iter().map(|i| specs[*i].sharing_key()).collect();
                 prop_assert!(keys.len() == 1 && !keys.contains(&None), "{ip} shared without a common key: {hs:?}");
                 let ports: BTreeSet<_> = hs.iter().map(|i| specs[*i].port).collect();
                 prop_assert_eq!(ports.len(), hs.len(), "{} shared on one port", ip);
