@@ -25,7 +25,9 @@ pub enum Protocol {
     /// `externalTrafficPolicy: Local` with a ready endpoint); on the node's `interface`.
     /// kube-proxy in IPVS mode needs `strictARP: true` beside it.
     Layer2,
-    /// Kept by keepalived-style VRRP (OpenELB vip mode).
+    /// OpenELB's keepalived (VRRP) mode. Berth allocates from such a pool, so a migration
+    /// loses no address, but announces nothing: the Eip and each Service given an address get a
+    /// warning. Use `bgp` or `layer2`.
     Vip,
 }
 

@@ -279,8 +279,17 @@ pub fn eip_warnings(spec: &EipSpec) -> Vec<FieldError> {
             ),
         ));
     }
+    if spec.protocol() == Protocol::Vip {
+        warnings.push(FieldError::new("spec.protocol", VIP_NOT_ANNOUNCED));
+    }
     warnings
 }
+
+/// Why a `vip` pool's addresses reach nobody: Berth allocates them (so a migration from
+/// OpenELB loses none) but runs no keepalived.
+pub const VIP_NOT_ANNOUNCED: &str = "vip (OpenELB's keepalived mode) is not announced by Berth: \
+     addresses are allocated from this pool, but no node answers for them; use protocol bgp or \
+     layer2";
 
 /// Checks an update of an `Eip`: `spec.address` is immutable.
 pub fn validate_eip_update(old: &EipSpec, new: &EipSpec) -> Vec<FieldError> {
@@ -713,6 +722,23 @@ mod tests {
         }
         spec.protocol = Some(Protocol::Layer2);
         assert!(validate_eip(&spec).is_empty() && eip_warnings(&spec).is_empty());
+    }
+
+    /// Issue 14 item 5: a vip pool is valid (its addresses are allocated) but warned about:
+    /// nothing announces it.
+    #[test]
+    fn a_vip_pool_is_valid_and_warned_about() {
+        let spec = EipSpec {
+            address: "10.0.0.0/24".into(),
+            protocol: Some(Protocol::Vip),
+            interface: Some("eth0".into()),
+            ..Default::default()
+        };
+        assert!(validate_eip(&spec).is_empty());
+        let warnings = eip_warnings(&spec);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert_eq!(warnings[0].field, "spec.protocol");
+        assert_eq!(warnings[0].message, VIP_NOT_ANNOUNCED);
     }
 
     /// Regression (issue 14 item 13): standalone took a range with spaces and a remote port

@@ -137,6 +137,22 @@ impl Engine {
                         ));
                     }
                 }
+                for a in &allocation.addresses {
+                    let why = self
+                        .allocator
+                        .pool(&a.pool)
+                        .and_then(|p| p.spec().not_announced.as_deref());
+                    if let Some(why) = why
+                        && (allocation.changed || !view.ingress.contains(&a.address))
+                    {
+                        decision.events.push(Event::service(
+                            &view.key,
+                            EventType::Warning,
+                            "AddressNotAnnounced",
+                            format!("{} from pool {}: {why}", a.address, a.pool),
+                        ));
+                    }
+                }
                 for (family, e) in &allocation.missing {
                     decision.events.push(
                         Event::service(

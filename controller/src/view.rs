@@ -134,6 +134,8 @@ impl EipView {
                     .iter()
                     .map(ToString::to_string)
                     .collect(),
+                not_announced: (s.protocol() == api::eip::Protocol::Vip)
+                    .then(|| api::validate::VIP_NOT_ANNOUNCED.to_string()),
             },
             deleting: eip.metadata.deletion_timestamp.is_some(),
             has_finalizer: eip

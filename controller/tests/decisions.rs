@@ -453,6 +453,89 @@ fn openelb_shared_address_survives_the_switch() {
     }
 }
 
+/// A `vip` pool (OpenELB's keepalived mode) is allocated from, so a migration loses nothing,
+/// but no node announces it: the Eip says so in its condition and an event, and each Service
+/// that gets such an address gets a Warning (issue 14 item 5). A bgp pool says nothing.
+#[test]
+fn vip_pools_allocate_and_say_nobody_announces_them() {
+    let vip = eip(
+        "keepalived",
+        "10.0.1.0/24",
+        json!({"metadata": {"annotations": {"eip.openelb.kubesphere.io/is-default-eip": "true"}},
+               "spec": {"protocol": "vip", "interface": "eth0"}}),
+    );
+    let (_, p) = plan(&ClusterState {
+        eips: vec![vip, eip("plain", "10.0.2.0/24", json!({}))],
+        services: vec![
+            view(&service("default", "web", 1, json!({}))),
+            view(&service(
+                "default",
+                "api",
+                2,
+                json!({"metadata": {"annotations": {"eip.openelb.kubesphere.io/v1alpha2": "plain"}}}),
+            )),
+        ],
+    });
+    let web = &p.services[&key("default", "web")];
+    assert_eq!(web.ingress, Some(vec![ip("10.0.1.1")]));
+    let warning = web
+        .events
+        .iter()
+        .find(|e| e.reason == "AddressNotAnnounced")
+        .expect("a warning on the Service");
+    assert_eq!(warning.type_, EventType::Warning);
+    assert!(
+        warning.message.contains("10.0.1.1 from pool keepalived")
+            && warning.message.contains("no node answers"),
+        "{}",
+        warning.message
+    );
+    let status = p.eips["keepalived"].status.clone().expect("status");
+    let valid = &status.conditions[0];
+    assert_eq!(
+        (valid.status.as_str(), valid.reason.as_str()),
+        ("True", "FieldsIgnored")
+    );
+    assert!(
+        valid.message.contains("not announced by Berth"),
+        "{}",
+        valid.message
+    );
+    assert!(
+        p.eips["keepalived"]
+            .events
+            .iter()
+            .any(|e| e.message.contains("not announced by Berth")),
+        "{:?}",
+        p.eips["keepalived"].events
+    );
+
+    let api = &p.services[&key("default", "api")];
+    assert_eq!(api.ingress, Some(vec![ip("10.0.2.1")]));
+    assert!(api.events.iter().all(|e| e.reason != "AddressNotAnnounced"));
+    let plain = p.eips["plain"].status.clone().expect("status");
+    assert!(plain.conditions.is_empty(), "{:?}", plain.conditions);
+
+    // Deciding again with the status written says nothing more to the Service.
+    let web_again = with_status(&service("default", "web", 1, json!({})), &["10.0.1.1"]);
+    let vip = eip(
+        "keepalived",
+        "10.0.1.0/24",
+        json!({"metadata": {"annotations": {"eip.openelb.kubesphere.io/is-default-eip": "true"}},
+               "spec": {"protocol": "vip", "interface": "eth0"}}),
+    );
+    let (_, again) = plan(&ClusterState {
+        eips: vec![vip],
+        services: vec![view(&web_again)],
+    });
+    assert!(
+        again.services[&key("default", "web")]
+            .events
+            .iter()
+            .all(|e| e.reason != "AddressNotAnnounced")
+    );
+}
+
 #[test]
 fn restart_conflict_refuses_the_later_claimant() {
     let a = with_status(&service("default", "a", 1, json!({})), &["10.0.0.5"]);

@@ -41,6 +41,9 @@ pub struct PoolSpec {
     /// Fields set but ignored, one message each (`api::validate::eip_warnings`): reported on
     /// the Eip, changing nothing.
     pub warnings: Vec<String>,
+    /// Why no node announces this pool's addresses (protocol `vip`), if so: each Service that
+    /// gets one is told.
+    pub not_announced: Option<String>,
 }
 
 impl PoolSpec {
@@ -58,6 +61,7 @@ impl PoolSpec {
             created: None,
             accepted: false,
             warnings: Vec::new(),
+            not_announced: None,
         }
     }
 
