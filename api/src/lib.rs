@@ -16,6 +16,7 @@ pub mod manifest;
 pub mod number;
 pub mod reference;
 pub mod validate;
+#[cfg(feature = "watch")]
 pub mod watch;
 
 pub use bgpconf::{BgpConf, BgpConfSpec, BgpConfStatus, GracefulRestart};
