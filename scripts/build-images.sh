@@ -28,9 +28,13 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
 require_root
-# containerd (with runc) is not needed to build: testbed/tests/images.rs imports the archives
-# into a containerd of its own and runs them, as a cluster's nodes would.
-ensure_packages buildah skopeo ca-certificates file containerd
+ensure_packages buildah skopeo ca-certificates file
+# Not needed to build: testbed/tests/images.rs imports the archives into a containerd of its
+# own and runs them with runc, as a node would. Only when missing, so that a node's own
+# containerd (Docker's containerd.io, say) is left alone.
+if ! command -v containerd >/dev/null || ! command -v ctr >/dev/null || ! command -v runc >/dev/null; then
+  ensure_packages containerd runc
+fi
 ensure_rust
 
 die() {
