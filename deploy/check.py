@@ -307,6 +307,8 @@ def check_install(objects: list[dict], label: str) -> None:
         wanted.add("NET_BIND_SERVICE")
     if arg_value(args, "vip-interface"):
         wanted.add("NET_ADMIN")  # creates a dummy link and puts addresses on it
+    if arg_value(args, "layer2-port") != "0":
+        wanted.add("NET_RAW")  # layer 2 answers ARP and NDP on an AF_PACKET socket
     added = set(c.get("securityContext", {}).get("capabilities", {}).get("add", []))
     if added != wanted:
         fail(w, f"capabilities added {sorted(added)}, expected exactly {sorted(wanted)} "

@@ -36,7 +36,7 @@ pub fn read(pid: u32) -> ProcUsage {
     }
 }
 
-/// The value of a `/proc/PID/status` line such as `RssAnon:	  1036 kB`, in kB.
+/// The value of a `/proc/PID/status` line such as `RssAnon:   1036 kB`, in kB.
 fn status_kib(status: &str, key: &str) -> Option<u64> {
     status
         .lines()
