@@ -102,7 +102,9 @@ impl Lab {
         &self.dir
     }
 
-    /// Adds a namespace called `node`, with loopback up and IPv6 DAD off.
+    /// Adds a namespace called `node`, with loopback up, IPv6 DAD off and no forwarding (a
+    /// new namespace otherwise takes `ip_forward` from the host, which a container engine on
+    /// the host may have turned on: a lab behaves the same on every machine).
     pub fn add_namespace(&mut self, node: &str) -> Result<&Netns> {
         if !names::valid_node(node) {
             return Err(Error::Topology(format!("invalid node name {node:?}")));
@@ -118,6 +120,8 @@ impl Lab {
         ns.set_up("lo")?;
         ns.sysctl("net/ipv6/conf/all/accept_dad", "0")?;
         ns.sysctl("net/ipv6/conf/default/accept_dad", "0")?;
+        ns.sysctl("net/ipv4/ip_forward", "0")?;
+        ns.sysctl("net/ipv6/conf/all/forwarding", "0")?;
         Ok(&self.namespaces[node])
     }
 
