@@ -73,17 +73,8 @@ fn args() -> Args {
     a
 }
 
-/// `target/release` if the daemons are built there, else this binary's directory.
 fn bin_dir() -> PathBuf {
-    let release = testbed::incluster::repository().join("target/release");
-    if release.join("berth-speaker").is_file() && release.join("berth-controller").is_file() {
-        return release;
-    }
-    std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    benches::daemon_dir(&["berth-speaker", "berth-controller"])
 }
 
 fn ms(from: u64, to: u64) -> f64 {

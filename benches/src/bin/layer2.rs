@@ -93,15 +93,7 @@ fn args() -> Args {
 }
 
 fn bin_dir() -> PathBuf {
-    let release = testbed::incluster::repository().join("target/release");
-    if release.join("berth-speaker").is_file() && release.join("berthctl").is_file() {
-        return release;
-    }
-    std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    benches::daemon_dir(&["berth-speaker", "berthctl"])
 }
 
 /// One trial.

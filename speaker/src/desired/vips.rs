@@ -266,11 +266,14 @@ struct Ready {
     here: usize,
 }
 
-fn ready_endpoints<'a>(
-    node_name: &str,
+/// Calls `each` with the Service (`namespace`, `name`) and the node of every ready endpoint
+/// of every EndpointSlice: the one reading of the readiness rule, for the BGP and the layer-2
+/// decisions alike. An endpoint whose readiness is unknown counts as ready (the API says so);
+/// one without addresses does not.
+pub(crate) fn for_each_ready_endpoint<'a>(
     state: &'a ClusterState,
-) -> HashMap<(&'a str, &'a str), Ready> {
-    let mut out: HashMap<(&str, &str), Ready> = HashMap::new();
+    mut each: impl FnMut((&'a str, &'a str), Option<&'a str>),
+) {
     for (key, slice) in &state.endpoint_slices {
         let Some(service) = slice
             .metadata
@@ -280,21 +283,30 @@ fn ready_endpoints<'a>(
         else {
             continue;
         };
-        let entry = out
-            .entry((key.namespace.as_str(), service.as_str()))
-            .or_default();
         for ep in slice.endpoints.iter().flatten() {
-            // The API says an unknown readiness is to be read as ready.
             let ready = ep.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true);
-            if !ready || ep.addresses.is_empty() {
-                continue;
-            }
-            entry.anywhere += 1;
-            if ep.node_name.as_deref() == Some(node_name) {
-                entry.here += 1;
+            if ready && !ep.addresses.is_empty() {
+                each(
+                    (key.namespace.as_str(), service.as_str()),
+                    ep.node_name.as_deref(),
+                );
             }
         }
     }
+}
+
+fn ready_endpoints<'a>(
+    node_name: &str,
+    state: &'a ClusterState,
+) -> HashMap<(&'a str, &'a str), Ready> {
+    let mut out: HashMap<(&str, &str), Ready> = HashMap::new();
+    for_each_ready_endpoint(state, |service, node| {
+        let entry = out.entry(service).or_default();
+        entry.anywhere += 1;
+        if node == Some(node_name) {
+            entry.here += 1;
+        }
+    });
     out
 }
 

@@ -24,7 +24,7 @@ use super::owner::NodeName;
 use crate::desired::NodeContext;
 use crate::desired::node::NodeFacts;
 use crate::desired::selector;
-use crate::desired::vips::SERVICE_NAME_LABEL;
+use crate::desired::vips::for_each_ready_endpoint;
 use crate::state::ClusterState;
 
 /// Where a pool's addresses are answered on a node (`Eip.spec.interface`).
@@ -146,29 +146,11 @@ pub fn layer2(ctx: &NodeContext, state: &ClusterState) -> Layer2Plan {
     }
     // Ready endpoints per Service: how many, and on which nodes.
     let mut ready: BTreeMap<(&str, &str), (usize, BTreeSet<&str>)> = BTreeMap::new();
-    for (key, slice) in &state.endpoint_slices {
-        let Some(service) = slice
-            .metadata
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(SERVICE_NAME_LABEL))
-        else {
-            continue;
-        };
-        let entry = ready
-            .entry((key.namespace.as_str(), service.as_str()))
-            .or_default();
-        for ep in slice.endpoints.iter().flatten() {
-            let is_ready = ep.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true);
-            if !is_ready || ep.addresses.is_empty() {
-                continue;
-            }
-            entry.0 += 1;
-            if let Some(node) = ep.node_name.as_deref() {
-                entry.1.insert(node);
-            }
-        }
-    }
+    for_each_ready_endpoint(state, |service, node| {
+        let entry = ready.entry(service).or_default();
+        entry.0 += 1;
+        entry.1.extend(node);
+    });
     let mut plan = Layer2Plan::default();
     for (key, svc) in &state.services {
         let spec = svc.spec.as_ref();
