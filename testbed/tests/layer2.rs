@@ -127,14 +127,35 @@ fn owners_seen_by(lab: &Lab, berthctl: &Path, node: &str) -> Option<OwnerView> {
     Some(owners)
 }
 
-/// The owners of `vips` once the speakers on `alive` agree on them, each address claimed
-/// (`here`) by exactly its owner; `None` while they do not.
+/// Whether `node` counts every one of `alive` as live (a speaker just started warms up).
+fn hears_all(lab: &Lab, berthctl: &Path, node: &str, alive: &[&str]) -> Option<bool> {
+    let out = lab
+        .netns(node)
+        .ok()?
+        .output(berthctl.to_str()?, &["-o", "json", "layer2"])
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_str(&out).ok()?;
+    let live: BTreeSet<&str> = v["live"]
+        .as_array()?
+        .iter()
+        .filter_map(|n| n.as_str())
+        .collect();
+    Some(alive.iter().all(|n| live.contains(n)))
+}
+
+/// The owners of `vips` once the speakers on `alive` all count each other live and agree
+/// on them, each address claimed (`here`) by exactly its owner; `None` while they do not.
 fn agreed_owners(
     lab: &Lab,
     berthctl: &Path,
     alive: &[&str],
     vips: &BTreeSet<IpAddr>,
 ) -> Option<BTreeMap<IpAddr, String>> {
+    for node in alive {
+        if !hears_all(lab, berthctl, node, alive)? {
+            return None;
+        }
+    }
     let views: Vec<(&str, OwnerView)> = alive
         .iter()
         .map(|n| Some((*n, owners_seen_by(lab, berthctl, n)?)))

@@ -6,7 +6,11 @@
 //! `node.kubernetes.io/exclude-from-external-load-balancers`, selected by the pool's
 //! `nodeSelector`, and — policy `Local` — hold a ready endpoint of the Service (policy
 //! `Cluster`: the Service needs a ready endpoint anywhere, else nobody answers). Services
-//! sharing an address pool their candidates.
+//! sharing an address pool their candidates. A **cordoned** node (`spec.unschedulable`, as
+//! `kubectl cordon` and `kubectl drain` set it) is not a candidate while the pool selects
+//! some node that is not cordoned: its addresses move, make-before-break, before the node
+//! is taken down; it stays a heartbeat member (it confirms handovers, and comes back when
+//! uncordoned).
 //!
 //! The heartbeat members are the nodes selected by a layer-2 pool in use (endpoints or
 //! not): liveness is about nodes, and a node without endpoints now may get some later.
@@ -104,7 +108,21 @@ struct Pool<'a> {
     range: EipAddress,
     layer2: bool,
     interface: Interface,
+    /// Selected and Ready: the heartbeat members.
     nodes: BTreeSet<NodeName>,
+    /// The nodes that may answer: `nodes` less the cordoned ones, unless all are.
+    answering: BTreeSet<NodeName>,
+}
+
+/// The nodes of a pool that may answer: the ones not cordoned, or every one when all are
+/// (a fully cordoned pool still answers).
+fn answering(nodes: &BTreeSet<NodeName>, cordoned: &BTreeSet<&str>) -> BTreeSet<NodeName> {
+    let open: BTreeSet<NodeName> = nodes
+        .iter()
+        .filter(|n| !cordoned.contains(n.as_str()))
+        .cloned()
+        .collect();
+    if open.is_empty() { nodes.clone() } else { open }
 }
 
 /// Reads the layer-2 plan off `state` (pure; `ctx` gives only the class rule).
@@ -113,6 +131,12 @@ pub fn layer2(ctx: &NodeContext, state: &ClusterState) -> Layer2Plan {
         .nodes
         .iter()
         .map(|(name, node)| (name.as_str(), NodeFacts::of(node)))
+        .collect();
+    let cordoned: BTreeSet<&str> = state
+        .nodes
+        .iter()
+        .filter(|(_, n)| n.spec.as_ref().and_then(|s| s.unschedulable) == Some(true))
+        .map(|(name, _)| name.as_str())
         .collect();
     let pools: Vec<Pool<'_>> = state
         .eips
@@ -134,6 +158,7 @@ pub fn layer2(ctx: &NodeContext, state: &ClusterState) -> Layer2Plan {
                 range,
                 layer2,
                 interface: Interface::parse(eip.spec.interface.as_deref()),
+                answering: answering(&nodes, &cordoned),
                 nodes,
             })
         })
@@ -202,13 +227,13 @@ pub fn layer2(ctx: &NodeContext, state: &ClusterState) -> Layer2Plan {
             let candidates: BTreeSet<NodeName> = if count == 0 {
                 BTreeSet::new()
             } else if local {
-                pool.nodes
+                pool.answering
                     .iter()
                     .filter(|n| with_endpoints.contains(n.as_str()))
                     .cloned()
                     .collect()
             } else {
-                pool.nodes.clone()
+                pool.answering.clone()
             };
             let vip = plan.vips.entry(ip).or_insert_with(|| Layer2Vip {
                 pool: pool.name.to_string(),
@@ -290,6 +315,41 @@ mod tests {
         assert_eq!(
             plan.members["n1"].address,
             Some(IpAddr::from([10, 1, 0, 1]))
+        );
+    }
+
+    #[test]
+    fn a_cordoned_node_stays_a_member_but_answers_only_when_every_node_is_cordoned() {
+        let pool = "apiVersion: network.kubesphere.io/v1alpha2\nkind: Eip\nmetadata: {name: l2}\n\
+                    spec: {address: 192.0.2.0/28, protocol: layer2, nodeSelector: {matchLabels: {l2: \"yes\"}}}\n---\n";
+        let ip = IpAddr::from([192, 0, 2, 5]);
+        let svc = service("Cluster", "192.0.2.5", &["n3"]);
+        let cordon = |nodes: &str, which: &[&str]| {
+            which.iter().fold(nodes.to_string(), |text, n| {
+                text.replace(
+                    &format!("metadata: {{name: {n}, labels: {{l2: yes}}}}\n"),
+                    &format!("metadata: {{name: {n}, labels: {{l2: yes}}}}\nspec: {{unschedulable: true}}\n"),
+                )
+            })
+        };
+        let one = layer2(
+            &ctx(),
+            &objects(&format!("{}{pool}{svc}", cordon(NODES, &["n1"]))),
+        );
+        assert_eq!(one.vips[&ip].candidates, ["n2".to_string()].into());
+        assert_eq!(
+            one.members.len(),
+            2,
+            "the cordoned node still hears and is heard"
+        );
+        let all = layer2(
+            &ctx(),
+            &objects(&format!("{}{pool}{svc}", cordon(NODES, &["n1", "n2"]))),
+        );
+        assert_eq!(
+            all.vips[&ip].candidates,
+            ["n1".to_string(), "n2".to_string()].into(),
+            "a pool whose every node is cordoned still answers"
         );
     }
 

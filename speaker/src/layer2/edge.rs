@@ -8,8 +8,12 @@
 //! the takeover burst. The daemon tells it whether the API server is reachable only so
 //! that an isolated node may keep answering while the API server vouches that it is alone.
 //!
-//! Stepping down (SIGTERM, drain): heartbeats say "not eligible" at once, so the standby
-//! takes over while this node still answers for one detection time — make before break.
+//! Planned moves are make-before-break ([`super::handover`]): an address this node gives
+//! away (a node joins, this node is drained or deselected, SIGTERM) is still answered here
+//! until its new owner's heartbeat confirms it answers, or for at most
+//! [`Timing::handover_bound`]. Stepping down (SIGTERM): heartbeats say "not eligible" at
+//! once, the standbys take over and confirm, and the edge ends when nothing is held any
+//! more. A speaker just started warms up for one detection time before it claims anything.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
@@ -22,6 +26,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tracing::{info, warn};
 
 use super::candidates::{Interface, Layer2Plan};
+use super::handover::{Handovers, Released};
 use super::link::{self, LinkFacts, Links};
 use super::liveness::{Heartbeat, Liveness, Timing};
 use super::owner::{self, NodeName, Ownership};
@@ -179,6 +184,16 @@ struct State {
     problems: Vec<String>,
     stepping_down: bool,
     sequence: u64,
+    /// Make-before-break: the addresses handed over and not yet confirmed.
+    handovers: Handovers,
+    /// What this node answered for at the last decision (owned and held).
+    answered: BTreeSet<IpAddr>,
+    /// Nodes that were members lately, and until when they still get heartbeats (a node
+    /// deselected from a pool hands its addresses over: it needs its peers' heartbeats to
+    /// see the new owners confirm).
+    former: BTreeMap<NodeName, (IpAddr, Instant)>,
+    /// What the last heartbeat sent said: eligible, owned digest.
+    said: Option<(bool, u64)>,
 }
 
 impl State {
@@ -191,12 +206,23 @@ impl State {
             .collect()
     }
 
-    /// Whether this node may answer: every interface its candidate addresses use exists
-    /// and is up, and it is not stepping down.
-    fn eligible(&self) -> bool {
-        if self.stepping_down {
-            return false;
+    /// Takes a new input; members that left still get heartbeats for a handover bound.
+    fn set_input(&mut self, input: Input, now: Instant) {
+        let until = now + self.options.timing.handover_bound();
+        for (name, member) in &self.input.plan.members {
+            if !input.plan.members.contains_key(name)
+                && let Some(addr) = member.address
+            {
+                self.former.insert(name.clone(), (addr, until));
+            }
         }
+        self.former
+            .retain(|n, (_, t)| *t > now && !input.plan.members.contains_key(n));
+        self.input = input;
+    }
+
+    /// Whether every interface this node's candidate addresses use exists and is up.
+    fn links_ok(&self) -> bool {
         let me = &self.options.node;
         self.input
             .plan
@@ -217,9 +243,11 @@ impl State {
         let mut resolved = BTreeMap::new();
         let mut problems = Vec::new();
         let me = &self.options.node;
+        let member = self.input.plan.members.contains_key(me);
         for (ip, vip) in &self.input.plan.vips {
-            if !self.input.plan.members.contains_key(me) {
-                break;
+            // A node no longer a member still resolves what it is handing over.
+            if !member && !self.answered.contains(ip) {
+                continue;
             }
             let index = link::resolve(handle, &vip.interface, *ip, &self.links).await;
             if index.is_none() {
@@ -246,21 +274,40 @@ impl State {
         }
     }
 
+    /// What a heartbeat says now: eligible, and the digest of what this node owns.
+    fn saying(&self, now: Instant) -> (bool, u64) {
+        let owned = owner::owned_by(&self.owners, &self.options.node);
+        (
+            self.liveness.says_eligible(now.into_std()),
+            owner::digest(owned),
+        )
+    }
+
     async fn send_heartbeats(&mut self, socket: &UdpSocket) {
+        let now = Instant::now();
         self.sequence += 1;
+        let (eligible, owned) = self.saying(now);
+        self.said = Some((eligible, owned));
         let beat = Heartbeat {
             node: self.options.node.clone(),
             sequence: self.sequence,
             interval_ms: u16::try_from(self.options.timing.interval.as_millis())
                 .unwrap_or(u16::MAX),
-            eligible: self.liveness.eligible(),
+            eligible,
+            owned: Some(owned),
         }
         .encode();
-        for (name, member) in &self.input.plan.members {
+        let former = self
+            .former
+            .iter()
+            .filter(|(_, (_, until))| *until > now)
+            .map(|(n, (a, _))| (n, Some(*a)));
+        let current = self.input.plan.members.iter().map(|(n, m)| (n, m.address));
+        for (name, address) in current.chain(former) {
             if *name == self.options.node {
                 continue;
             }
-            if let Some(addr) = member.address {
+            if let Some(addr) = address {
                 // A member unreachable now is what the heartbeats are for: not an error.
                 let _ = socket.send_to(&beat, mapped(addr, self.options.port)).await;
             }
@@ -269,11 +316,12 @@ impl State {
 
     /// Decides the owners again and brings the responders to it.
     fn apply(&mut self, now: Instant) {
-        let eligible = self.eligible();
-        self.liveness.set_eligible(eligible);
+        let links_ok = self.links_ok();
+        self.liveness.set_eligible(links_ok && !self.stepping_down);
         self.liveness
             .set_isolated_stops(self.options.standalone || !self.input.api_reachable);
-        let live = self.liveness.live(now.into_std());
+        let live_at = now.into_std();
+        let live = self.liveness.live(live_at);
         let owners = owner::ownership(&self.input.plan.candidates(), &live);
         for (ip, o) in &owners {
             let before = self.owners.get(ip).map(|o| &o.owner);
@@ -286,17 +334,51 @@ impl State {
         }
         self.owners = owners;
         let me = &self.options.node;
-        // Per interface: what this node owns there, and what it may come to own.
+        let index_of = |ip: &IpAddr| self.resolved.get(ip).copied().flatten();
+        let mine: BTreeSet<IpAddr> = owner::owned_by(&self.owners, me)
+            .filter(|ip| index_of(ip).is_some())
+            .copied()
+            .collect();
+        // Make before break: what was answered here and is owned elsewhere now stays
+        // answered until its new owner confirms (never when isolated or the link is down).
+        let may_hold = links_ok && !self.liveness.isolated(live_at);
+        let (owners_now, liveness) = (&self.owners, &self.liveness);
+        let step = self.handovers.step(
+            &self.answered,
+            &mine,
+            |ip| owners_now.get(ip).map(|o| o.owner.clone()),
+            |node| {
+                liveness.owned_digest(node)
+                    == Some(owner::digest(owner::owned_by(owners_now, node)))
+            },
+            may_hold,
+            live_at,
+        );
+        for (ip, to) in &step.started {
+            info!(vip = %ip, to = %to, "layer-2 handover: answering until the new owner confirms");
+        }
+        for (ip, why) in &step.released {
+            match why {
+                Released::Confirmed(n) => info!(vip = %ip, to = %n, "layer-2 handover confirmed"),
+                Released::TimedOut(n) => {
+                    warn!(vip = %ip, to = ?n, "layer-2 handover: no confirmation within the bound, stopping")
+                }
+                Released::Regained | Released::Dropped => {}
+            }
+        }
+        self.answered = step.answered;
+        // Per interface: what this node answers there, and what it may come to own.
         let mut owned: BTreeMap<u32, BTreeSet<IpAddr>> = BTreeMap::new();
         let mut candidate: BTreeMap<u32, BTreeSet<IpAddr>> = BTreeMap::new();
         for (ip, vip) in &self.input.plan.vips {
-            let Some(index) = self.resolved.get(ip).copied().flatten() else {
+            let Some(index) = index_of(ip) else {
                 continue;
             };
-            if vip.candidates.contains(me) {
+            let answered = self.answered.contains(ip);
+            if vip.candidates.contains(me) || answered {
                 candidate.entry(index).or_default().insert(*ip);
             }
-            if self.owners.get(ip).is_some_and(|o| o.owner == *me) {
+            if answered {
                 owned.entry(index).or_default().insert(*ip);
             }
         }
@@ -408,7 +490,15 @@ async fn run(
         problems: Vec::new(),
         stepping_down: false,
         sequence: 0,
+        handovers: Handovers::new(timing.handover_bound()),
+        answered: BTreeSet::new(),
+        former: BTreeMap::new(),
+        said: None,
     };
+    // Hear the others for one detection time before claiming anything.
+    state
+        .liveness
+        .warm_up_until(std::time::Instant::now() + timing.detection());
     let mut tick = tokio::time::interval(timing.interval);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut buf = [0u8; 512];
@@ -418,15 +508,18 @@ async fn run(
         let wake = state
             .liveness
             .next_expiry(now.into_std())
-            .map_or(now + timing.interval, Instant::from_std)
-            .min(stop_at.unwrap_or(now + timing.interval));
-        let was_eligible = state.liveness.eligible();
+            .into_iter()
+            .chain(state.handovers.next_deadline())
+            .map(Instant::from_std)
+            .chain(stop_at)
+            .fold(now + timing.interval, Instant::min);
         tokio::select! {
             changed = input.changed() => {
                 if changed.is_err() {
                     break;
                 }
-                state.input = input.borrow_and_update().clone();
+                let new = input.borrow_and_update().clone();
+                state.set_input(new, Instant::now());
                 state.resolve(&handle).await;
             }
             changed = links.changed() => {
@@ -453,14 +546,18 @@ async fn run(
             _ = &mut stop, if !state.stepping_down => {
                 info!("layer 2: stepping down");
                 state.stepping_down = true;
-                stop_at = Some(Instant::now() + timing.detection());
+                stop_at = Some(Instant::now() + timing.handover_bound());
             }
         }
         let now = Instant::now();
         state.apply(now);
-        if state.liveness.eligible() != was_eligible {
-            // Tell the others at once rather than at the next tick.
+        if state.said != Some(state.saying(now)) {
+            // A change of eligibility or of what this node owns: tell the others at once
+            // rather than at the next tick (a handover waits for it).
             state.send_heartbeats(&socket).await;
+        }
+        if state.stepping_down && state.handovers.is_empty() {
+            break;
         }
         let v = state.view(now);
         view.send_if_modified(|old| {

@@ -13,6 +13,13 @@
 //! `interval × multiplier` and said eligible. No handshake, no state per pair beyond the
 //! time last heard; only datagrams from a member's own address count.
 //!
+//! **Make-before-break.** A heartbeat also carries a digest of the addresses its sender
+//! owns (flag `D`, 8 bytes after the name; receivers of version 1 without it ignore the
+//! tail): a node handing an address over keeps answering it until the new owner's heartbeat
+//! shows the new owner answers exactly what it is expected to ([`super::handover`]). A node
+//! that has just started warms up for one detection time — it hears the others, says "not
+//! eligible" and answers nothing — so it never claims addresses from a half-heard view.
+//!
 //! Bounded split brain: a node that hears none of the other members (while there are
 //! some) counts itself out too when it has no other evidence (`isolated_stops`), so a
 //! partitioned owner stops answering within one detection time — the time the others
@@ -39,6 +46,14 @@ impl Timing {
     pub fn detection(&self) -> Duration {
         self.interval * self.multiplier.max(1)
     }
+
+    /// How long a node keeps answering an address it hands over while the new owner has not
+    /// confirmed it answers: four detection times, at least one second (a planned move
+    /// whose new owner learns of it late, from the API server or a manifest, still loses
+    /// nothing; an unconfirmed new owner costs at most this much double answering).
+    pub fn handover_bound(&self) -> Duration {
+        (self.detection() * 4).max(Duration::from_secs(1))
+    }
 }
 
 impl Default for Timing {
@@ -59,11 +74,13 @@ impl Default for Timing {
 /// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 /// |      'B'      |      'L'      |      '2'      |  version (1)  |
 /// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-/// |  flags (E=1)  |  name length  |         interval (ms)         |
+/// |flags (E=1,D=2)|  name length  |         interval (ms)         |
 /// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 /// |                     sequence (64 bits)                        |
 /// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 /// |                  node name (UTF-8) ...                        |
+/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+/// |        owned digest (64 bits, present when D is set)          |
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Heartbeat {
@@ -76,12 +93,16 @@ pub struct Heartbeat {
     /// The sender may answer for addresses (its layer-2 link is up, it is not stepping
     /// down).
     pub eligible: bool,
+    /// [`super::owner::digest`] of the addresses the sender owns (`None`: a sender that
+    /// does not say).
+    pub owned: Option<u64>,
 }
 
 const MAGIC: [u8; 3] = *b"BL2";
 const VERSION: u8 = 1;
 const HEADER: usize = 16;
 const ELIGIBLE: u8 = 0x01;
+const DIGEST: u8 = 0x02;
 
 impl Heartbeat {
     /// The datagram (node names longer than 255 bytes are cut; Kubernetes allows 253).
@@ -90,11 +111,15 @@ impl Heartbeat {
         let mut out = Vec::with_capacity(HEADER + name.len());
         out.extend_from_slice(&MAGIC);
         out.push(VERSION);
-        out.push(if self.eligible { ELIGIBLE } else { 0 });
+        let digest = if self.owned.is_some() { DIGEST } else { 0 };
+        out.push(if self.eligible { ELIGIBLE } else { 0 } | digest);
         out.push(u8::try_from(name.len()).unwrap_or(u8::MAX));
         out.extend_from_slice(&self.interval_ms.to_be_bytes());
         out.extend_from_slice(&self.sequence.to_be_bytes());
         out.extend_from_slice(name);
+        if let Some(d) = self.owned {
+            out.extend_from_slice(&d.to_be_bytes());
+        }
         out
     }
 
@@ -105,11 +130,18 @@ impl Heartbeat {
         }
         let len = usize::from(datagram[5]);
         let name = datagram.get(HEADER..HEADER + len)?;
+        let owned = if datagram[4] & DIGEST != 0 {
+            let tail = datagram.get(HEADER + len..HEADER + len + 8)?;
+            Some(u64::from_be_bytes(tail.try_into().ok()?))
+        } else {
+            None
+        };
         Some(Heartbeat {
             node: std::str::from_utf8(name).ok()?.to_string(),
             sequence: u64::from_be_bytes(datagram[8..16].try_into().ok()?),
             interval_ms: u16::from_be_bytes([datagram[6], datagram[7]]),
             eligible: datagram[4] & ELIGIBLE != 0,
+            owned,
         })
     }
 }
@@ -118,6 +150,7 @@ impl Heartbeat {
 struct Heard {
     at: Instant,
     eligible: bool,
+    owned: Option<u64>,
 }
 
 /// The live set as one node sees it.
@@ -129,6 +162,7 @@ pub struct Liveness {
     heard: BTreeMap<NodeName, Heard>,
     eligible: bool,
     isolated_stops: bool,
+    warm_until: Option<Instant>,
 }
 
 impl Liveness {
@@ -142,7 +176,30 @@ impl Liveness {
             heard: BTreeMap::new(),
             eligible: true,
             isolated_stops,
+            warm_until: None,
         }
+    }
+
+    /// Warms up until `until`: this node hears the others but says "not eligible" and
+    /// does not count itself (a speaker just started has not heard every live member yet,
+    /// and would claim addresses that are theirs).
+    pub fn warm_up_until(&mut self, until: Instant) {
+        self.warm_until = Some(until);
+    }
+
+    /// Whether this node is still warming up at `now`.
+    pub fn warming(&self, now: Instant) -> bool {
+        self.warm_until.is_some_and(|t| now < t)
+    }
+
+    /// What this node's heartbeat says at `now`: eligible, and not warming up.
+    pub fn says_eligible(&self, now: Instant) -> bool {
+        self.eligible && !self.warming(now)
+    }
+
+    /// The owned digest of `node`'s last heartbeat, if it said one.
+    pub fn owned_digest(&self, node: &str) -> Option<u64> {
+        self.heard.get(node).and_then(|h| h.owned)
     }
 
     /// The timing.
@@ -188,6 +245,7 @@ impl Liveness {
             Heard {
                 at: now,
                 eligible: beat.eligible,
+                owned: beat.owned,
             },
         );
         true
@@ -220,7 +278,7 @@ impl Liveness {
             .map(|(n, _)| n.clone())
             .collect();
         let counts_itself = self.members.contains(&self.me)
-            && self.eligible
+            && self.says_eligible(now)
             && !(self.isolated_stops && self.isolated(now));
         if counts_itself {
             live.insert(self.me.clone());
@@ -229,12 +287,13 @@ impl Liveness {
     }
 
     /// The next instant the live set can change without a heartbeat arriving: the
-    /// earliest expiry of a member heard.
+    /// earliest expiry of a member heard, or the end of the warm-up.
     pub fn next_expiry(&self, now: Instant) -> Option<Instant> {
         let detection = self.timing.detection();
         self.heard
             .values()
             .map(|h| h.at + detection)
+            .chain(self.warm_until)
             .filter(|t| *t > now)
             .min()
     }
@@ -250,6 +309,7 @@ mod tests {
             sequence: 7,
             interval_ms: 50,
             eligible,
+            owned: None,
         }
     }
 
@@ -269,6 +329,53 @@ mod tests {
         assert_eq!(Heartbeat::decode(&wrong), None);
         let cut = b.encode();
         assert_eq!(Heartbeat::decode(&cut[..cut.len() - 1]), None);
+    }
+
+    #[test]
+    fn the_owned_digest_travels_and_old_heartbeats_still_read() {
+        let with = Heartbeat {
+            owned: Some(0x0123_4567_89ab_cdef),
+            ..beat("node-2", true)
+        };
+        assert_eq!(Heartbeat::decode(&with.encode()), Some(with.clone()));
+        // A heartbeat of a speaker that does not send the digest: read as `None`.
+        let old = beat("node-2", true).encode();
+        assert_eq!(Heartbeat::decode(&old).and_then(|b| b.owned), None);
+        // A digest flag with the digest cut short is not a heartbeat.
+        let bytes = with.encode();
+        assert_eq!(Heartbeat::decode(&bytes[..bytes.len() - 1]), None);
+        let t0 = Instant::now();
+        let mut l = Liveness::new("a", Timing::default(), true);
+        l.set_members(set(&["a", "node-2"]));
+        l.heard(&with, t0);
+        assert_eq!(l.owned_digest("node-2"), Some(0x0123_4567_89ab_cdef));
+        assert_eq!(l.owned_digest("a"), None);
+    }
+
+    #[test]
+    fn a_warming_node_hears_but_neither_counts_itself_nor_says_eligible() {
+        let t0 = Instant::now();
+        let mut l = Liveness::new("a", Timing::default(), true);
+        l.set_members(set(&["a", "b"]));
+        l.warm_up_until(t0 + Duration::from_millis(150));
+        l.heard(&beat("b", true), t0);
+        assert_eq!(l.live(t0), set(&["b"]));
+        assert!(!l.says_eligible(t0));
+        assert_eq!(l.next_expiry(t0), Some(t0 + Duration::from_millis(150)));
+        let warm = t0 + Duration::from_millis(150);
+        l.heard(&beat("b", true), warm);
+        assert!(l.says_eligible(warm));
+        assert_eq!(l.live(warm), set(&["a", "b"]));
+    }
+
+    #[test]
+    fn the_handover_bound_is_at_least_a_second() {
+        assert_eq!(Timing::default().handover_bound(), Duration::from_secs(1));
+        let slow = Timing {
+            interval: Duration::from_millis(500),
+            multiplier: 3,
+        };
+        assert_eq!(slow.handover_bound(), Duration::from_secs(6));
     }
 
     #[test]

@@ -11,6 +11,7 @@
 pub mod candidates;
 pub mod edge;
 pub mod frame;
+pub mod handover;
 pub mod link;
 pub mod liveness;
 pub mod owner;

@@ -128,6 +128,32 @@ pub fn owners(
     out
 }
 
+/// A fixed 64-bit digest of a set of addresses (in the set's order): what a heartbeat says
+/// its sender answers for, so another node can tell, without the list, whether the sender
+/// owns what it expects it to (make-before-break, [`super::handover`]).
+pub fn digest<'a>(addresses: impl IntoIterator<Item = &'a IpAddr>) -> u64 {
+    let mut h: u64 = 0x6c62_272e_07bb_0142;
+    for addr in addresses {
+        let bytes: Vec<u8> = match addr {
+            IpAddr::V4(a) => std::iter::once(4).chain(a.octets()).collect(),
+            IpAddr::V6(a) => std::iter::once(6).chain(a.octets()).collect(),
+        };
+        h = mix(h ^ fnv1a(&bytes));
+    }
+    h
+}
+
+/// The addresses `node` owns in `owners`, in order.
+pub fn owned_by<'a>(
+    owners: &'a BTreeMap<IpAddr, Ownership>,
+    node: &'a str,
+) -> impl Iterator<Item = &'a IpAddr> + 'a {
+    owners
+        .iter()
+        .filter(move |(_, o)| o.owner == node)
+        .map(|(ip, _)| ip)
+}
+
 /// Owner and standby of one address, as every node sees them.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Ownership {
@@ -202,6 +228,19 @@ mod tests {
             .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         assert_eq!(score("node1", ip), score("node1", ip));
         assert_ne!(score("node1", ip), score("node2", ip));
+    }
+
+    #[test]
+    fn digests_tell_sets_apart_and_are_fixed() {
+        let a: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+        let b: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2));
+        let one: BTreeSet<IpAddr> = [a].into();
+        let two: BTreeSet<IpAddr> = [a, b].into();
+        assert_eq!(digest(&one), digest(&[a]));
+        assert_ne!(digest(&one), digest(&two));
+        assert_ne!(digest(&BTreeSet::new()), digest(&one));
+        let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap_or(a);
+        assert_ne!(digest(&[mapped]), digest(&one), "families differ");
     }
 
     #[test]
