@@ -1,7 +1,8 @@
 //! Prometheus metrics in the text exposition format, written by hand (no metrics crate):
 //! pool size and usage per pool, allocations, failures by reason, reconcile duration.
 //!
-//! [`Metrics`] is shared by the kube and standalone layers; [`serve`] answers `GET /metrics`.
+//! [`Metrics`] is shared by the kube and standalone layers; [`route`] is what the HTTP
+//! endpoint (`serving`) answers.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -164,58 +165,14 @@ fn escape(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
-/// Serves `GET /metrics` (and `/healthz`) on `listener` until the task is dropped.
-pub async fn serve(listener: tokio::net::TcpListener, metrics: Metrics) {
-    use tokio::io::AsyncWriteExt;
-    loop {
-        let Ok((mut conn, _)) = listener.accept().await else {
-            continue;
-        };
-        let metrics = metrics.clone();
-        tokio::spawn(async move {
-            // The request head may come in several segments: read until its end (bounded in
-            // size and time), never a single read.
-            let Ok(Some(head)) = tokio::time::timeout(REQUEST_TIMEOUT, read_head(&mut conn))
-                .await
-                .map(Result::ok)
-                .map(Option::flatten)
-            else {
-                return;
-            };
-            let path = head.split_whitespace().nth(1).unwrap_or("");
-            let (status, body) = match path {
-                "/metrics" => ("200 OK", metrics.render()),
-                "/healthz" | "/readyz" => ("200 OK", "ok\n".to_string()),
-                _ => ("404 Not Found", "not found\n".to_string()),
-            };
-            let response = format!(
-                "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = conn.write_all(response.as_bytes()).await;
-        });
+/// The controller's HTTP surface (served by `serving::serve`): `/metrics`, and `/healthz`
+/// and `/readyz` for probes.
+pub fn route(metrics: &Metrics, path: &str) -> serving::Response {
+    match path {
+        "/metrics" => serving::Response::metrics(metrics.render()),
+        "/healthz" | "/readyz" => serving::Response::text("ok\n"),
+        _ => serving::Response::error(404, "not found\n"),
     }
-}
-
-/// Longest request head accepted.
-const MAX_HEAD: usize = 8 * 1024;
-/// How long a client gets to send its request head.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Reads a request head up to its blank line; `None` when the peer closes first or sends more
-/// than [`MAX_HEAD`].
-async fn read_head(conn: &mut tokio::net::TcpStream) -> std::io::Result<Option<String>> {
-    use tokio::io::AsyncReadExt;
-    let mut head = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = conn.read(&mut buf).await?;
-        if n == 0 || head.len() + n > MAX_HEAD {
-            return Ok(None);
-        }
-        head.extend_from_slice(&buf[..n]);
-    }
-    Ok(Some(String::from_utf8_lossy(&head).into_owned()))
 }
 
 #[cfg(test)]
@@ -231,14 +188,21 @@ mod tests {
         let addr = listener.local_addr().expect("addr");
         let m = Metrics::default();
         m.allocated();
-        let server = tokio::spawn(serve(listener, m));
+        let stop = tokio_util::sync::CancellationToken::new();
+        let server = tokio::spawn(serving::serve(
+            listener,
+            move |path| route(&m, path),
+            serving::Limits::default(),
+            stop.clone(),
+        ));
         let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
         conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
             .await
             .expect("write");
         let mut reply = String::new();
         conn.read_to_string(&mut reply).await.expect("read");
-        server.abort();
+        stop.cancel();
+        server.await.expect("the server stops");
         assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"), "{reply}");
         assert!(reply.contains("berth_allocations_total 1"), "{reply}");
     }
@@ -252,7 +216,14 @@ mod tests {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let server = tokio::spawn(serve(listener, Metrics::default()));
+        let m = Metrics::default();
+        let stop = tokio_util::sync::CancellationToken::new();
+        let server = tokio::spawn(serving::serve(
+            listener,
+            move |path| route(&m, path),
+            serving::Limits::default(),
+            stop.clone(),
+        ));
         let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
         conn.set_nodelay(true).expect("nodelay");
         conn.write_all(b"GET ").await.expect("write");
@@ -263,7 +234,8 @@ mod tests {
             .expect("write");
         let mut reply = String::new();
         conn.read_to_string(&mut reply).await.expect("read");
-        server.abort();
+        stop.cancel();
+        server.await.expect("the server stops");
         assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"), "{reply}");
     }
 

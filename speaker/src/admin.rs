@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::desired::{Desired, Problem, SpeakerSettings, VipReport};
 use crate::diff::Running;
-use crate::http::Response;
+use serving::Response;
 
 /// The daemon's state as the HTTP surfaces see it.
 #[derive(Default)]

@@ -10,7 +10,6 @@ pub mod bfd_link;
 pub mod daemon;
 pub mod desired;
 pub mod diff;
-pub mod http;
 pub mod kube_status;
 pub mod layer2;
 pub mod netlink;

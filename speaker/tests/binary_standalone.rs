@@ -177,11 +177,9 @@ async fn standalone_speaker_announces_withdraws_and_drains() {
     let vips = berthctl(&admin, &["vips", "-o", "json"]);
     let vips: serde_json::Value = serde_json::from_str(&vips).expect("json");
     assert_eq!(vips[0]["announced"], true);
-    let (status, body) =
-        speaker::http::get(&metrics, "/readyz", Duration::from_secs(5)).expect("readyz");
+    let (status, body) = serving::get(&metrics, "/readyz", Duration::from_secs(5)).expect("readyz");
     assert_eq!(status, 200, "{body}");
-    let (_, body) =
-        speaker::http::get(&metrics, "/metrics", Duration::from_secs(5)).expect("metrics");
+    let (_, body) = serving::get(&metrics, "/metrics", Duration::from_secs(5)).expect("metrics");
     assert!(
         body.contains("berth_speaker_session_up{peer=\"127.0.0.2\"} 1"),
         "{body}"
@@ -308,8 +306,7 @@ async fn one_bad_manifest_is_skipped_and_a_vanished_pool_stays_for_the_grace_per
         status.contains("bad.yaml:7") && status.contains("metallb.io/v1beta1"),
         "{status}"
     );
-    let (code, body) =
-        speaker::http::get(&metrics, "/readyz", Duration::from_secs(5)).expect("readyz");
+    let (code, body) = serving::get(&metrics, "/readyz", Duration::from_secs(5)).expect("readyz");
     assert_eq!(code, 200, "{body}");
     assert!(body.contains("bad.yaml:5"), "{body}");
 

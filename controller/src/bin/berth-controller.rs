@@ -11,6 +11,8 @@ use controller::cluster::{self, ClusterOptions};
 use controller::metrics::{self, Metrics};
 use controller::standalone;
 use controller::view::ClassConfig;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 /// Berth's address controller.
 #[derive(Parser, Debug)]
@@ -124,7 +126,8 @@ async fn main() -> anyhow::Result<()> {
             }
             return Ok(());
         }
-        start_metrics(&args.metrics_addr, &metrics).await?;
+        let (mut servers, stop) = (JoinSet::new(), CancellationToken::new());
+        start_metrics(&args.metrics_addr, &metrics, &mut servers, &stop).await?;
         standalone::run(
             dir,
             standalone::Options {
@@ -136,10 +139,12 @@ async fn main() -> anyhow::Result<()> {
             shutdown_signal(),
         )
         .await;
+        stop_servers(servers, stop).await;
         return Ok(());
     }
 
-    start_metrics(&args.metrics_addr, &metrics).await?;
+    let (mut servers, stop) = (JoinSet::new(), CancellationToken::new());
+    start_metrics(&args.metrics_addr, &metrics, &mut servers, &stop).await?;
     let identity = args
         .identity
         .or_else(|| std::env::var("POD_NAME").ok())
@@ -164,11 +169,18 @@ async fn main() -> anyhow::Result<()> {
         shutdown_signal(),
     )
     .await?;
+    stop_servers(servers, stop).await;
     tracing::info!("stopped");
     Ok(())
 }
 
-async fn start_metrics(addr: &str, metrics: &Metrics) -> anyhow::Result<()> {
+/// Starts the metrics endpoint in `servers` (stopped by `stop`); a taken port is a warning.
+async fn start_metrics(
+    addr: &str,
+    metrics: &Metrics,
+    servers: &mut JoinSet<()>,
+    stop: &CancellationToken,
+) -> anyhow::Result<()> {
     if addr.is_empty() {
         return Ok(());
     }
@@ -176,9 +188,30 @@ async fn start_metrics(addr: &str, metrics: &Metrics) -> anyhow::Result<()> {
     match tokio::net::TcpListener::bind(addr).await {
         Ok(listener) => {
             tracing::info!(%addr, "metrics on /metrics");
-            tokio::spawn(metrics::serve(listener, metrics.clone()));
+            let metrics = metrics.clone();
+            servers.spawn(serving::serve(
+                listener,
+                move |path| metrics::route(&metrics, path),
+                serving::Limits::default(),
+                stop.clone(),
+            ));
         }
         Err(e) => tracing::warn!(%addr, "metrics endpoint disabled: {e}"),
     }
     Ok(())
+}
+
+/// Stops the side tasks' endpoints and gives them a moment to finish their exchanges.
+async fn stop_servers(mut servers: JoinSet<()>, stop: CancellationToken) {
+    stop.cancel();
+    let grace = Duration::from_secs(3);
+    if tokio::time::timeout(grace, async {
+        while servers.join_next().await.is_some() {}
+    })
+    .await
+    .is_err()
+    {
+        tracing::warn!("metrics endpoint still open after {grace:?}");
+        servers.shutdown().await;
+    }
 }

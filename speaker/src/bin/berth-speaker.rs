@@ -18,6 +18,8 @@ use speaker::source::{self, DIR_POLL_INTERVAL};
 use speaker::sync::Network;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -127,17 +129,26 @@ fn init_logs(format: LogFormat) {
     }
 }
 
+/// How long the HTTP endpoints get to finish their exchanges at the end.
+const SIDE_TASKS_GRACE: Duration = Duration::from_secs(3);
+
+/// Serves `route` on `addr` in a task of `side` until `stop` is cancelled.
 async fn serve(
     addr: SocketAddr,
     shared: Arc<Shared>,
-    route: fn(&speaker::admin::View, &str) -> speaker::http::Response,
+    route: fn(&speaker::admin::View, &str) -> serving::Response,
+    side: &mut JoinSet<()>,
+    stop: &CancellationToken,
 ) -> anyhow::Result<()> {
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding {addr}"))?;
-    tokio::spawn(speaker::http::serve(listener, move |path| {
-        route(&shared.view(), path)
-    }));
+    side.spawn(serving::serve(
+        listener,
+        move |path| route(&shared.view(), path),
+        serving::Limits::default(),
+        stop.clone(),
+    ));
     Ok(())
 }
 
@@ -188,13 +199,32 @@ async fn main() -> anyhow::Result<()> {
         },
     };
     let shared = Arc::new(Shared::default());
-    serve(args.metrics_addr, shared.clone(), health_route).await?;
-    serve(args.admin_addr, shared.clone(), admin_route).await?;
+    // The side tasks: the HTTP endpoints (stopped by `stop`, finishing what they serve) and
+    // the state sources and status writer (aborted once the BGP side has drained).
+    let mut servers = JoinSet::new();
+    let mut sources = JoinSet::new();
+    let stop = CancellationToken::new();
+    serve(
+        args.metrics_addr,
+        shared.clone(),
+        health_route,
+        &mut servers,
+        &stop,
+    )
+    .await?;
+    serve(
+        args.admin_addr,
+        shared.clone(),
+        admin_route,
+        &mut servers,
+        &stop,
+    )
+    .await?;
     let (tx, rx) = tokio::sync::watch::channel(source::Feed::default());
     match &args.state_dir {
         Some(dir) => {
             info!(node = %args.node_name, dir = %dir.display(), "standalone mode");
-            tokio::spawn(source::run_dir(
+            sources.spawn(source::run_dir(
                 dir.clone(),
                 DIR_POLL_INTERVAL,
                 std::time::Duration::from_secs(args.vanish_grace_secs),
@@ -206,13 +236,13 @@ async fn main() -> anyhow::Result<()> {
             let client = kube::Client::try_default().await.context(
                 "connecting to the Kubernetes API (use --state-dir for standalone mode)",
             )?;
-            tokio::spawn(source::kube::run_kube(
+            sources.spawn(source::kube::run_kube(
                 client.clone(),
                 args.node_name.clone(),
                 args.namespace.clone(),
                 tx,
             ));
-            tokio::spawn(speaker::kube_status::run_status_writer(
+            sources.spawn(speaker::kube_status::run_status_writer(
                 client,
                 args.node_name.clone(),
                 shared.clone(),
@@ -243,6 +273,14 @@ async fn main() -> anyhow::Result<()> {
         }),
     };
     run(options, rx, shared, terminated()).await;
+    sources.shutdown().await;
+    stop.cancel();
+    if tokio::time::timeout(SIDE_TASKS_GRACE, servers.join_all())
+        .await
+        .is_err()
+    {
+        warn!("HTTP endpoints still open after {SIDE_TASKS_GRACE:?}");
+    }
     info!("stopped");
     Ok(())
 }

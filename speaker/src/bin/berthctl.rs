@@ -242,7 +242,7 @@ fn main() -> ExitCode {
         What::Status => "/api/v1/status",
         What::Layer2 => "/api/v1/layer2",
     };
-    let body = match speaker::http::get(&args.addr, path, Duration::from_secs(5)) {
+    let body = match serving::get(&args.addr, path, Duration::from_secs(5)) {
         Ok((200, body)) => body,
         Ok((status, body)) => {
             eprintln!("berthctl: {} answered {status}: {}", args.addr, body.trim());

@@ -242,7 +242,7 @@ pub fn error_code_text(code: bgp::wire::ErrorCode) -> String {
 fn admin_get(netns: &Netns, path: &str) -> testbed::Result<String> {
     let request = path.to_string();
     let (status, body) = netns
-        .run(move || speaker::http::get(ADMIN_ADDR, &request, Duration::from_secs(5)))?
+        .run(move || serving::get(ADMIN_ADDR, &request, Duration::from_secs(5)))?
         .map_err(|e| testbed::Error::io(format!("GET {path} on {}", netns.node()), e))?;
     if status == 200 {
         Ok(body)

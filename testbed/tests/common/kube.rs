@@ -329,7 +329,7 @@ impl DaemonChecks for Daemon {
             let (a, p) = (addr.to_string(), path.to_string());
             match self
                 .netns()
-                .run(move || speaker::http::get(&a, &p, Duration::from_secs(5)))
+                .run(move || serving::get(&a, &p, Duration::from_secs(5)))
             {
                 Ok(Ok((200, body))) => return Some(body),
                 Ok(Ok((status, body))) => last = format!("HTTP {status}: {body}"),
