@@ -1,168 +1,201 @@
-//! Prometheus metrics in the text exposition format, written by hand (no metrics crate):
-//! pool size and usage per pool, allocations, failures by reason, reconcile duration.
+//! The controller's Prometheus metrics, kept and encoded by `prometheus-client`: pool size
+//! and usage per pool, allocations, releases, failures by reason, reconcile duration, and
+//! (standalone) the manifest documents skipped.
 //!
 //! [`Metrics`] is shared by the kube and standalone layers; [`route`] is what the HTTP
-//! endpoint (`serving`) answers.
+//! endpoint (`serving`) answers. It must not decide anything: it counts what it is told.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric as _};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 
 use crate::engine::Engine;
 
 /// Upper bounds (seconds) of the reconcile-duration histogram buckets.
 const BUCKETS: [f64; 10] = [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0];
 
-#[derive(Debug, Default)]
-struct Inner {
-    pools: BTreeMap<String, (u64, u64)>,
-    allocations: u64,
-    releases: u64,
-    failures: BTreeMap<String, u64>,
-    reconciles: BTreeMap<&'static str, Histogram>,
-    manifests_skipped: Option<u64>,
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Reason {
+    reason: String,
 }
 
-#[derive(Debug, Default, Clone)]
-struct Histogram {
-    counts: [u64; BUCKETS.len()],
-    count: u64,
-    sum: f64,
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Kind {
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Pool {
+    pool: String,
+}
+
+fn reconcile_histogram() -> Histogram {
+    Histogram::new(BUCKETS)
+}
+
+/// The pools' gauges, read from the last observation at each scrape (a pool that is gone
+/// is gone from the page, with no window in which the page shows no pools).
+#[derive(Debug, Default)]
+struct Pools(Mutex<BTreeMap<String, (i64, i64)>>);
+
+impl Collector for Pools {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let pools = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        for (name, help, pick) in [
+            (
+                "berth_pool_size",
+                "Addresses a pool can hand out.",
+                (|p: &(i64, i64)| p.0) as fn(&(i64, i64)) -> i64,
+            ),
+            ("berth_pool_usage", "Addresses of a pool in use.", |p| p.1),
+        ] {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            for (pool, value) in pools.iter() {
+                let labels = Pool { pool: pool.clone() };
+                ConstGauge::new(pick(value)).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    registry: Registry,
+    pools: Arc<Pools>,
+    allocations: Counter,
+    releases: Counter,
+    failures: Family<Reason, Counter>,
+    reconciles: Family<Kind, Histogram, fn() -> Histogram>,
+    manifests_skipped: Gauge,
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        let mut registry = Registry::default();
+        let pools = Arc::new(Pools::default());
+        registry.register_collector(Box::new(pools.clone()));
+        let allocations = Counter::default();
+        registry.register(
+            "berth_allocations",
+            "Addresses allocated to Services",
+            allocations.clone(),
+        );
+        let releases = Counter::default();
+        registry.register(
+            "berth_releases",
+            "Addresses released by Services",
+            releases.clone(),
+        );
+        let failures = Family::<Reason, Counter>::default();
+        registry.register(
+            "berth_allocation_failures",
+            "Failed allocations by reason",
+            failures.clone(),
+        );
+        let reconciles: Family<Kind, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(reconcile_histogram);
+        registry.register(
+            "berth_reconcile_duration_seconds",
+            "Time spent in one reconcile",
+            reconciles.clone(),
+        );
+        let manifests_skipped = Gauge::default();
+        registry.register(
+            "berth_manifests_skipped",
+            "Standalone: manifest documents skipped now (each is logged with its file and line)",
+            manifests_skipped.clone(),
+        );
+        Self {
+            registry,
+            pools,
+            allocations,
+            releases,
+            failures,
+            reconciles,
+            manifests_skipped,
+        }
+    }
 }
 
 /// The controller's metrics; cheap to clone (shared).
 #[derive(Clone, Debug, Default)]
 pub struct Metrics {
-    inner: Arc<Mutex<Inner>>,
+    inner: Arc<Inner>,
 }
 
 impl Metrics {
-    fn with<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> R {
-        let mut guard = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        f(&mut guard)
-    }
-
     /// Counts one new allocation.
     pub fn allocated(&self) {
-        self.with(|i| i.allocations += 1);
+        self.inner.allocations.inc();
     }
 
     /// Counts released addresses.
     pub fn released(&self, n: usize) {
-        self.with(|i| i.releases += n as u64);
+        self.inner.releases.inc_by(n as u64);
     }
 
     /// Counts one failed allocation by its stable cause word.
     pub fn failed(&self, reason: &str) {
-        self.with(|i| *i.failures.entry(reason.to_string()).or_default() += 1);
+        self.inner
+            .failures
+            .get_or_create(&Reason {
+                reason: reason.to_string(),
+            })
+            .inc();
     }
 
     /// Records one reconcile of `kind` (`service`, `eip`, `standalone`) taking `took`.
     pub fn reconciled(&self, kind: &'static str, took: Duration) {
-        let secs = took.as_secs_f64();
-        self.with(|i| {
-            let h = i.reconciles.entry(kind).or_default();
-            for (n, bound) in BUCKETS.iter().enumerate() {
-                if secs <= *bound {
-                    h.counts[n] += 1;
-                }
-            }
-            h.count += 1;
-            h.sum += secs;
-        });
+        self.inner
+            .reconciles
+            .get_or_create(&Kind { kind })
+            .observe(took.as_secs_f64());
     }
 
     /// Standalone: how many manifest documents are skipped now (broken, invalid, duplicate).
     pub fn manifests_skipped(&self, n: usize) {
-        self.with(|i| i.manifests_skipped = Some(n as u64));
+        self.inner
+            .manifests_skipped
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
-    /// Refreshes the per-pool gauges from the engine.
+    /// Refreshes the per-pool gauges from the engine. A pool's size is exact up to
+    /// `i64::MAX` (a metric is a float on the scraper's side anyway) and clamped beyond.
     pub fn observe_pools(&self, engine: &Engine) {
         let pools = engine
             .allocator()
             .pools()
             .map(|p| {
-                let size = u64::try_from(p.size()).unwrap_or(u64::MAX);
-                (p.name().to_string(), (size, p.usage() as u64))
+                let size = i64::try_from(p.size()).unwrap_or(i64::MAX);
+                let usage = i64::try_from(p.usage()).unwrap_or(i64::MAX);
+                (p.name().to_string(), (size, usage))
             })
             .collect();
-        self.with(|i| i.pools = pools);
+        *self
+            .inner
+            .pools
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = pools;
     }
 
-    /// The exposition text.
+    /// The exposition text (OpenMetrics).
     pub fn render(&self) -> String {
-        self.with(|i| {
-            let mut out = String::new();
-            let _ = writeln!(
-                out,
-                "# HELP berth_pool_size Addresses a pool can hand out.\n# TYPE berth_pool_size gauge"
-            );
-            for (pool, (size, _)) in &i.pools {
-                let _ = writeln!(out, "berth_pool_size{{pool=\"{}\"}} {size}", escape(pool));
-            }
-            let _ = writeln!(
-                out,
-                "# HELP berth_pool_usage Addresses of a pool in use.\n# TYPE berth_pool_usage gauge"
-            );
-            for (pool, (_, usage)) in &i.pools {
-                let _ = writeln!(out, "berth_pool_usage{{pool=\"{}\"}} {usage}", escape(pool));
-            }
-            let _ = writeln!(
-                out,
-                "# HELP berth_allocations_total Addresses allocated to Services.\n# TYPE berth_allocations_total counter\nberth_allocations_total {}",
-                i.allocations
-            );
-            let _ = writeln!(
-                out,
-                "# HELP berth_releases_total Addresses released by Services.\n# TYPE berth_releases_total counter\nberth_releases_total {}",
-                i.releases
-            );
-            let _ = writeln!(
-                out,
-                "# HELP berth_allocation_failures_total Failed allocations by reason.\n# TYPE berth_allocation_failures_total counter"
-            );
-            for (reason, n) in &i.failures {
-                let _ = writeln!(
-                    out,
-                    "berth_allocation_failures_total{{reason=\"{}\"}} {n}",
-                    escape(reason)
-                );
-            }
-            if let Some(n) = i.manifests_skipped {
-                let _ = writeln!(
-                    out,
-                    "# HELP berth_manifests_skipped Standalone: manifest documents skipped now (each is logged with its file and line).\n# TYPE berth_manifests_skipped gauge\nberth_manifests_skipped {n}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "# HELP berth_reconcile_duration_seconds Time spent in one reconcile.\n# TYPE berth_reconcile_duration_seconds histogram"
-            );
-            for (kind, h) in &i.reconciles {
-                for (n, bound) in BUCKETS.iter().enumerate() {
-                    let _ = writeln!(
-                        out,
-                        "berth_reconcile_duration_seconds_bucket{{kind=\"{kind}\",le=\"{bound}\"}} {}",
-                        h.counts[n]
-                    );
-                }
-                let _ = writeln!(
-                    out,
-                    "berth_reconcile_duration_seconds_bucket{{kind=\"{kind}\",le=\"+Inf\"}} {}\nberth_reconcile_duration_seconds_sum{{kind=\"{kind}\"}} {}\nberth_reconcile_duration_seconds_count{{kind=\"{kind}\"}} {}",
-                    h.count, h.sum, h.count
-                );
-            }
-            out
-        })
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.inner.registry);
+        out
     }
-}
-
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 /// The controller's HTTP surface (served by `serving::serve`): `/metrics`, and `/healthz`
@@ -254,16 +287,17 @@ mod tests {
         );
         assert!(
             text.contains(
-                "berth_reconcile_duration_seconds_bucket{kind=\"service\",le=\"0.005\"} 1"
+                "berth_reconcile_duration_seconds_bucket{le=\"0.005\",kind=\"service\"} 1"
             ),
             "{text}"
         );
         assert!(
             text.contains(
-                "berth_reconcile_duration_seconds_bucket{kind=\"service\",le=\"0.001\"} 0"
+                "berth_reconcile_duration_seconds_bucket{le=\"0.001\",kind=\"service\"} 0"
             ),
             "{text}"
         );
         assert!(text.contains("# TYPE berth_pool_size gauge\n"), "{text}");
+        assert!(text.ends_with("# EOF\n"), "{text}");
     }
 }

@@ -30,11 +30,11 @@ impl Response {
         }
     }
 
-    /// 200 with a Prometheus text-format body.
+    /// 200 with an OpenMetrics text body (what `prometheus-client` encodes).
     pub fn metrics(body: impl Into<String>) -> Self {
         Self {
             status: 200,
-            content_type: "text/plain; version=0.0.4; charset=utf-8",
+            content_type: "application/openmetrics-text; version=1.0.0; charset=utf-8",
             body: body.into(),
         }
     }
