@@ -2,7 +2,6 @@
 //! `/api/v1/routes`, `/api/v1/vips`, `/api/v1/status`, `/api/v1/layer2`), which `berthctl` reads back, and
 //! the Prometheus text exposition. Built from one `View` of the daemon's state.
 
-use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -283,219 +282,9 @@ impl View {
             .unwrap_or_default()
     }
 
-    /// The Prometheus text exposition.
+    /// The Prometheus page (OpenMetrics text; see [`crate::metrics`]).
     pub fn metrics(&self) -> String {
-        let mut m = String::new();
-        let peers = self.speaker.as_ref().map(|s| s.peers()).unwrap_or_default();
-        let _ = writeln!(
-            m,
-            "# HELP berth_speaker_session_up Whether the BGP session is Established.\n# TYPE berth_speaker_session_up gauge"
-        );
-        for p in &peers {
-            let up = u8::from(p.state == bgp::session::State::Established);
-            let _ = writeln!(m, "berth_speaker_session_up{{peer=\"{}\"}} {up}", p.address);
-        }
-        for (dir, help) in [("sent", "sent to"), ("received", "received from")] {
-            let _ = writeln!(
-                m,
-                "# HELP berth_speaker_messages_{dir}_total BGP messages {help} the peer, by type.\n# TYPE berth_speaker_messages_{dir}_total counter"
-            );
-            for p in &peers {
-                let c = if dir == "sent" { p.sent } else { p.received };
-                for (t, n) in [
-                    ("open", c.open),
-                    ("update", c.update),
-                    ("notification", c.notification),
-                    ("keepalive", c.keepalive),
-                    ("route_refresh", c.route_refresh),
-                ] {
-                    let _ = writeln!(
-                        m,
-                        "berth_speaker_messages_{dir}_total{{peer=\"{}\",type=\"{t}\"}} {n}",
-                        p.address
-                    );
-                }
-            }
-        }
-        let _ = writeln!(
-            m,
-            "# HELP berth_speaker_updates_sent_total UPDATE messages sent to the peer.\n# TYPE berth_speaker_updates_sent_total counter"
-        );
-        for p in &peers {
-            let _ = writeln!(
-                m,
-                "berth_speaker_updates_sent_total{{peer=\"{}\"}} {}",
-                p.address, p.sent.update
-            );
-        }
-        let _ = writeln!(
-            m,
-            "# HELP berth_speaker_prefixes_announced Prefixes announced to the peer, by family.\n# TYPE berth_speaker_prefixes_announced gauge"
-        );
-        for (peer, routes) in &self.running.routes {
-            let v4 = routes.keys().filter(|v| v.is_ipv4()).count();
-            let v6 = routes.len() - v4;
-            let _ = writeln!(
-                m,
-                "berth_speaker_prefixes_announced{{peer=\"{peer}\",family=\"ipv4\"}} {v4}"
-            );
-            let _ = writeln!(
-                m,
-                "berth_speaker_prefixes_announced{{peer=\"{peer}\",family=\"ipv6\"}} {v6}"
-            );
-        }
-        received_metrics(&mut m, &peers);
-        self.bfd_metrics(&mut m);
-        let vips = self.desired.as_ref().map_or(0, |d| d.announce.len());
-        let problems = self.desired.as_ref().map_or(0, |d| d.problems.len());
-        let _ = writeln!(
-            m,
-            "# HELP berth_speaker_vips_announced VIPs this node announces.\n# TYPE berth_speaker_vips_announced gauge\nberth_speaker_vips_announced {vips}"
-        );
-        let _ = writeln!(
-            m,
-            "# HELP berth_speaker_problems Objects skipped because they are invalid.\n# TYPE berth_speaker_problems gauge\nberth_speaker_problems {problems}"
-        );
-        let _ = writeln!(
-            m,
-            "# HELP berth_speaker_syncs_total Syncs of the desired state onto BGP.\n# TYPE berth_speaker_syncs_total counter\nberth_speaker_syncs_total {}",
-            self.syncs
-        );
-        let _ = writeln!(
-            m,
-            "# HELP berth_speaker_sync_duration_seconds Duration of the last sync.\n# TYPE berth_speaker_sync_duration_seconds gauge\nberth_speaker_sync_duration_seconds {}",
-            self.last_sync.as_secs_f64()
-        );
-        let _ = writeln!(
-            m,
-            "# HELP berth_speaker_sync_duration_seconds_total Time spent syncing.\n# TYPE berth_speaker_sync_duration_seconds_total counter\nberth_speaker_sync_duration_seconds_total {}",
-            self.sync_total.as_secs_f64()
-        );
-        let _ = writeln!(
-            m,
-            "# HELP berth_speaker_route_changes_total Routes announced or withdrawn by syncs.\n# TYPE berth_speaker_route_changes_total counter\nberth_speaker_route_changes_total {}",
-            self.route_changes
-        );
-        let _ = writeln!(
-            m,
-            "# HELP berth_speaker_ready First complete sync done.\n# TYPE berth_speaker_ready gauge\nberth_speaker_ready {}",
-            u8::from(self.ready)
-        );
-        if self.layer2.is_some() {
-            let l2 = self.layer2();
-            let _ = writeln!(
-                m,
-                "# HELP berth_speaker_layer2_owner Whether this node answers ARP/NDP for the address.\n# TYPE berth_speaker_layer2_owner gauge"
-            );
-            for a in &l2.addresses {
-                if let Some(ip) = a.address {
-                    let _ = writeln!(
-                        m,
-                        "berth_speaker_layer2_owner{{address=\"{ip}\"}} {}",
-                        u8::from(a.here)
-                    );
-                }
-            }
-            let _ = writeln!(
-                m,
-                "# HELP berth_speaker_layer2_live_members Layer-2 members alive as this node hears them.\n# TYPE berth_speaker_layer2_live_members gauge\nberth_speaker_layer2_live_members {}",
-                l2.live.len()
-            );
-        }
-        m
-    }
-}
-
-/// The label of a family received from a peer (only IPv4 and IPv6 unicast are).
-fn family_label(f: bgp::wire::Family) -> String {
-    match f {
-        bgp::wire::Family::IPV4_UNICAST => "ipv4".into(),
-        bgp::wire::Family::IPV6_UNICAST => "ipv6".into(),
-        other => format!("{}/{}", other.afi.0, other.safi.0),
-    }
-}
-
-/// Received routes: NLRI counters for every peer, the current table size only for peers
-/// that track it (a max-prefix limit); absent, not 0, for the others.
-fn received_metrics(m: &mut String, peers: &[PeerSnapshot]) {
-    for kind in ["announced", "withdrawn"] {
-        let _ = writeln!(
-            m,
-            "# HELP berth_speaker_nlri_{kind}_total Prefixes the peer {kind} in UPDATEs, by family.\n# TYPE berth_speaker_nlri_{kind}_total counter"
-        );
-        for p in peers {
-            for (family, c) in &p.nlri_received {
-                let n = if kind == "announced" {
-                    c.announced
-                } else {
-                    c.withdrawn
-                };
-                let _ = writeln!(
-                    m,
-                    "berth_speaker_nlri_{kind}_total{{peer=\"{}\",family=\"{}\"}} {n}",
-                    p.address,
-                    family_label(*family)
-                );
-            }
-        }
-    }
-    let _ = writeln!(
-        m,
-        "# HELP berth_speaker_prefixes_received Prefixes the peer has at this speaker, by family; only for peers with a max-prefix limit (others are not tracked).\n# TYPE berth_speaker_prefixes_received gauge"
-    );
-    for p in peers {
-        for (family, n) in p.prefixes_received.iter().flatten() {
-            let _ = writeln!(
-                m,
-                "berth_speaker_prefixes_received{{peer=\"{}\",family=\"{}\"}} {n}",
-                p.address,
-                family_label(*family)
-            );
-        }
-    }
-}
-
-impl View {
-    /// BFD: session Up per neighbour, datagrams dropped by reason.
-    fn bfd_metrics(&self, m: &mut String) {
-        let Some(bfd) = &self.bfd else {
-            return;
-        };
-        let _ = writeln!(
-            m,
-            "# HELP berth_speaker_bfd_session_up Whether the BFD session to the peer is Up.\n# TYPE berth_speaker_bfd_session_up gauge"
-        );
-        for s in bfd.statuses() {
-            let up = u8::from(s.state == bfd::State::Up);
-            let _ = writeln!(
-                m,
-                "berth_speaker_bfd_session_up{{peer=\"{}\"}} {up}",
-                s.peer
-            );
-        }
-        let d = bfd.drops();
-        let _ = writeln!(
-            m,
-            "# HELP berth_speaker_bfd_packets_dropped_total BFD packets dropped before reaching a session, by reason.\n# TYPE berth_speaker_bfd_packets_dropped_total counter"
-        );
-        for (reason, n) in [
-            ("truncated", d.truncated),
-            ("version", d.version),
-            ("length", d.length),
-            ("detect_mult_zero", d.detect_mult_zero),
-            ("multipoint", d.multipoint),
-            ("my_discriminator_zero", d.my_discriminator_zero),
-            ("your_discriminator_zero", d.your_discriminator_zero),
-            ("authentication", d.authentication),
-            ("ttl", d.ttl),
-            ("no_session", d.no_session),
-            ("backlog", d.backlog),
-        ] {
-            let _ = writeln!(
-                m,
-                "berth_speaker_bfd_packets_dropped_total{{reason=\"{reason}\"}} {n}"
-            );
-        }
+        crate::metrics::render(self)
     }
 }
 
@@ -521,11 +310,7 @@ pub fn admin_route(view: &View, path: &str) -> Response {
 /// The metrics listener's routes: `/metrics`, `/healthz`, `/readyz`.
 pub fn health_route(view: &View, path: &str) -> Response {
     match path {
-        "/metrics" => Response {
-            status: 200,
-            content_type: "text/plain; version=0.0.4; charset=utf-8",
-            body: view.metrics(),
-        },
+        "/metrics" => Response::metrics(view.metrics()),
         "/healthz" => Response::text("ok\n"),
         // Skipped manifests do not make the node unready (the rest is served), but say so.
         "/readyz" if view.ready => match &view.source_error {

@@ -12,6 +12,7 @@ pub mod desired;
 pub mod diff;
 pub mod kube_status;
 pub mod layer2;
+pub mod metrics;
 pub mod netlink;
 pub mod restart_marker;
 pub mod source;
