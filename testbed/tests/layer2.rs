@@ -46,6 +46,12 @@ fn write(dir: &Path, file: &str, text: &str) {
 }
 
 fn cluster() -> String {
+    cluster_with(&[])
+}
+
+/// The cluster with the nodes in `cordoned` marked unschedulable (`kubectl cordon`, the
+/// first step of `kubectl drain`).
+fn cluster_with(cordoned: &[&str]) -> String {
     let mut out = String::from(
         "apiVersion: network.kubesphere.io/v1alpha2\nkind: Eip\nmetadata: {name: l2v4}\n\
          spec: {address: 10.9.0.200-10.9.0.209, protocol: layer2, interface: eth0}\n---\n\
@@ -54,9 +60,14 @@ fn cluster() -> String {
     );
     for (i, node) in NODES.iter().enumerate() {
         let n = i + 1;
+        let spec = if cordoned.contains(node) {
+            "spec: {unschedulable: true}\n"
+        } else {
+            ""
+        };
         out.push_str(&format!(
             "---\napiVersion: v1\nkind: Node\nmetadata:\n  name: {node}\n  labels: {{kubernetes.io/hostname: {node}}}\n\
-             status:\n  addresses: [{{type: InternalIP, address: 10.9.0.{n}}}]\n"
+             {spec}status:\n  addresses: [{{type: InternalIP, address: 10.9.0.{n}}}]\n"
         ));
     }
     out
@@ -496,4 +507,226 @@ fn a_partitioned_candidate_stops_answering_and_a_stopped_owner_hands_over_withou
     })
     .unwrap();
     assert_eq!(seen_by_cut.len(), l2.vips.len());
+}
+
+/// `mac` (`aa:bb:…`) as bytes.
+fn mac_bytes(mac: &str) -> [u8; 6] {
+    let v: Vec<u8> = mac
+        .split(':')
+        .map(|b| u8::from_str_radix(b, 16).unwrap())
+        .collect();
+    v.try_into().unwrap()
+}
+
+/// The client's probing of one VIP during planned moves: a UDP datagram and an ARP request
+/// or Neighbor Solicitation every millisecond, each on its own thread in the client's
+/// namespace.
+struct Probing {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    udp: std::thread::JoinHandle<(u64, u64)>,
+    neighbor: std::thread::JoinHandle<std::io::Result<testbed::traffic::neighbor::NeighborProbes>>,
+}
+
+impl Probing {
+    fn start(lab: &Lab, vip: IpAddr) -> Probing {
+        use std::sync::atomic::Ordering;
+        let client = lab.netns("client").unwrap();
+        let mac = mac_bytes(&mac_of(lab, "client"));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (s1, s2) = (stop.clone(), stop.clone());
+        let udp = client
+            .spawn_thread(move || {
+                let local: SocketAddr = if vip.is_ipv4() {
+                    ([0, 0, 0, 0], 0).into()
+                } else {
+                    (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+                };
+                let socket = std::net::UdpSocket::bind(local).unwrap();
+                socket.set_nonblocking(true).unwrap();
+                let (mut sent, mut answered) = (0u64, 0u64);
+                let mut buf = [0u8; 64];
+                let drain = |answered: &mut u64, buf: &mut [u8]| {
+                    while socket.recv_from(buf).is_ok() {
+                        *answered += 1;
+                    }
+                };
+                while !s1.load(Ordering::Relaxed) {
+                    if socket.send_to(b"?", SocketAddr::new(vip, PORT)).is_ok() {
+                        sent += 1;
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                    drain(&mut answered, &mut buf);
+                }
+                std::thread::sleep(Duration::from_millis(200));
+                drain(&mut answered, &mut buf);
+                (sent, answered)
+            })
+            .unwrap();
+        let neighbor = client
+            .spawn_thread(move || {
+                testbed::traffic::neighbor::probe("eth0", mac, vip, Duration::from_millis(1), &s2)
+            })
+            .unwrap();
+        Probing {
+            stop,
+            udp,
+            neighbor,
+        }
+    }
+
+    /// Stops; returns (UDP probes sent, answered) and what the neighbour probe saw.
+    fn finish(self) -> ((u64, u64), testbed::traffic::neighbor::NeighborProbes) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let udp = self.udp.join().unwrap();
+        let neighbor = self.neighbor.join().unwrap().unwrap();
+        (udp, neighbor)
+    }
+}
+
+#[test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
+fn planned_moves_lose_nothing() {
+    let mut l2 = Layer2Lab::up();
+    let owners = l2.owners(&NODES);
+    let v4 = *l2.vips.iter().find(|v| v.is_ipv4()).unwrap();
+    let v6 = *l2.vips.iter().find(|v| v.is_ipv6()).unwrap();
+    for (vip, owner) in &owners {
+        wait_client_reaches(&l2.lab, *vip, owner, &l2.macs);
+    }
+    let probes = [Probing::start(&l2.lab, v4), Probing::start(&l2.lab, v6)];
+    let mut moved = 0usize;
+    let mut owners = owners;
+
+    // Drain, then the node back: each node in turn is cordoned (its addresses move to the
+    // others) and uncordoned (its share moves back to it).
+    for node in NODES {
+        write(&l2.state, "cluster.yaml", &cluster_with(&[node]));
+        let after = l2.failover(node, &NODES, &owners);
+        moved += owners.iter().filter(|(v, o)| after[*v] != **o).count();
+        write(&l2.state, "cluster.yaml", &cluster());
+        let back = testbed::wait::until(&format!("{node} takes its share back"), CONVERGE, || {
+            Ok(agreed_owners(&l2.lab, &l2.berthctl, &NODES, &l2.vips)
+                .filter(|o| o.values().any(|n| n == node)))
+        })
+        .unwrap();
+        moved += after.iter().filter(|(v, o)| back[*v] != **o).count();
+        owners = back;
+    }
+
+    // A rolling restart of every speaker: SIGTERM, start again, wait until it is heard and
+    // owns its share again, next.
+    for (run, node) in NODES.iter().enumerate() {
+        l2.speakers
+            .get_mut(*node)
+            .unwrap()
+            .stop(Duration::from_secs(10));
+        let alive: Vec<&str> = NODES.iter().copied().filter(|n| n != node).collect();
+        let after = l2.failover(node, &alive, &owners);
+        moved += owners.iter().filter(|(v, o)| after[*v] != **o).count();
+        let restarted = start_speaker(&l2.lab, &l2.state, &l2.speaker, node, run + 1);
+        l2.speakers.insert(node.to_string(), restarted);
+        let back = testbed::wait::until(&format!("{node} owns its share again"), CONVERGE, || {
+            Ok(agreed_owners(&l2.lab, &l2.berthctl, &NODES, &l2.vips)
+                .filter(|o| o.values().any(|n| n == *node)))
+        })
+        .unwrap();
+        moved += after.iter().filter(|(v, o)| back[*v] != **o).count();
+        owners = back;
+    }
+    // The last handover's burst and confirmation are over before the probes stop.
+    std::thread::sleep(Duration::from_millis(300));
+
+    assert!(moved >= 12, "the addresses moved only {moved} times");
+    for (vip, probing) in [v4, v6].iter().zip(probes) {
+        let ((sent, answered), neighbor) = probing.finish();
+        let unanswered = neighbor.unanswered(Duration::from_millis(100));
+        eprintln!(
+            "{vip}: UDP {answered}/{sent} answered; {} neighbour requests, {} unanswered, {} answered by two nodes, answers by MAC {:?}, {} frames dropped by the client's socket",
+            neighbor.sent.len(),
+            unanswered.len(),
+            neighbor.answered_twice(),
+            neighbor.by_mac(),
+            neighbor.dropped
+        );
+        let around = |seq: u32| -> Vec<(u32, Vec<[u8; 6]>)> {
+            (seq.saturating_sub(3)..seq + 4)
+                .map(|s| {
+                    let macs = neighbor
+                        .answers
+                        .get(&s)
+                        .map(|a| a.iter().map(|(_, m)| *m).collect());
+                    (s, macs.unwrap_or_default())
+                })
+                .collect()
+        };
+        assert!(sent > 1000, "{vip}: the UDP probe hardly ran ({sent})");
+        assert_eq!(
+            answered, sent,
+            "{vip}: UDP probes lost during planned moves"
+        );
+        assert!(
+            neighbor.by_mac().len() >= 2,
+            "{vip}: never answered by more than one node: {:?}",
+            neighbor.by_mac()
+        );
+        assert!(
+            unanswered.is_empty(),
+            "{vip}: {} of {} neighbour requests answered by nobody during planned moves: {unanswered:?}; around the first: {:?}",
+            unanswered.len(),
+            neighbor.sent.len(),
+            unanswered.first().map(|s| around(*s))
+        );
+    }
+}
+
+/// Drops every frame on `node`'s link in both directions while its carrier stays up (power
+/// loss seen from the switch, no FIN): a `blackhole` qdisc on the node's `eth0` (what it
+/// sends) and on its bridge port (what the switch sends it). This kernel has no `sch_netem`
+/// and no `act_gact`; `sch_blackhole` needs neither.
+fn blackhole(lab: &Lab, node: &str, on: bool) {
+    let n = NODES.iter().position(|x| *x == node).unwrap() + 1;
+    let verb = if on { "add" } else { "del" };
+    for (ns, dev) in [
+        (node.to_string(), "eth0".to_string()),
+        ("sw".into(), format!("p{n}")),
+    ] {
+        let mut args = vec!["qdisc", verb, "dev", &dev, "root"];
+        if on {
+            args.push("blackhole");
+        }
+        lab.netns(&ns).unwrap().output("tc", &args).unwrap();
+    }
+}
+
+#[test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
+fn total_loss_on_the_owners_link_moves_its_addresses() {
+    let l2 = Layer2Lab::up();
+    let owners = l2.owners(&NODES);
+    let first_v4 = *l2.vips.iter().find(|v| v.is_ipv4()).unwrap();
+    let victim = owners[&first_v4].clone();
+    let alive: Vec<&str> = NODES.iter().copied().filter(|n| *n != victim).collect();
+    blackhole(&l2.lab, &victim, true);
+    // The carrier stays up: only the heartbeats' silence tells.
+    let link = l2
+        .lab
+        .netns(&victim)
+        .unwrap()
+        .output("ip", &["-j", "link", "show", "eth0"])
+        .unwrap();
+    assert!(link.contains("LOWER_UP"), "{victim}'s carrier went: {link}");
+    l2.failover(&victim, &alive, &owners);
+    // Hearing nobody, the victim stops claiming (bounded split brain).
+    testbed::wait::until(&format!("{victim} stops answering"), CONVERGE, || {
+        Ok(owners_seen_by(&l2.lab, &l2.berthctl, &victim)
+            .filter(|v| v.values().all(|(_, here)| !here)))
+    })
+    .unwrap();
+    // The link heals: the victim is heard again and takes its share back.
+    blackhole(&l2.lab, &victim, false);
+    let back = l2.owners(&NODES);
+    assert_eq!(spread_of(&back, &NODES), (2, 2), "owners: {back:?}");
+    for (vip, owner) in &back {
+        wait_client_reaches(&l2.lab, *vip, owner, &l2.macs);
+    }
 }

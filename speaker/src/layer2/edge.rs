@@ -222,20 +222,23 @@ impl State {
     }
 
     /// Whether every interface this node's candidate addresses use exists and is up.
+    ///
+    /// In Kubernetes mode an interface that does not exist here (or no route names one)
+    /// does not count: the node says so in its entry of the pool's status, and every node
+    /// then leaves it out of that pool's candidates (`status::layer2::without_unresolved`),
+    /// so one misconfigured pool does not stop the others. Standalone mode has no such
+    /// entry: a missing interface takes the node out of every pool, as a down link does.
     fn links_ok(&self) -> bool {
         let me = &self.options.node;
+        let standalone = self.options.standalone;
         self.input
             .plan
             .vips
             .iter()
             .filter(|(_, v)| v.candidates.contains(me))
-            .all(|(ip, _)| {
-                self.resolved
-                    .get(ip)
-                    .copied()
-                    .flatten()
-                    .and_then(|i| self.links.get(&i))
-                    .is_some_and(|l| l.up && l.mac.is_some())
+            .all(|(ip, _)| match self.resolved.get(ip).copied().flatten() {
+                None => !standalone,
+                Some(i) => self.links.get(&i).is_some_and(|l| l.up && l.mac.is_some()),
             })
     }
 
@@ -490,7 +493,7 @@ async fn run(
         problems: Vec::new(),
         stepping_down: false,
         sequence: 0,
-        handovers: Handovers::new(timing.handover_bound()),
+        handovers: Handovers::new(timing.handover_bound(), timing.interval),
         answered: BTreeSet::new(),
         former: BTreeMap::new(),
         said: None,

@@ -5,7 +5,10 @@
 //! is drained, cordoned or deselected, a Service's endpoints move, this node steps down on
 //! SIGTERM — an address this node answered for and no longer owns is **held**: this node
 //! keeps answering it until its new owner *confirms* (its heartbeat's owned digest equals
-//! the digest of what this node expects it to own, so it answers the address), or until
+//! the digest of what this node expects it to own, so it answers the address) and one
+//! `overlap` more — a heartbeat interval, for what the wire has not caught up with yet (a
+//! new owner that has just joined the solicited-node group is heard by an MLD-snooping
+//! switch only once its report is through: the lab saw 1–2 ms gaps without it) — or until
 //! the bound ([`super::liveness::Timing::handover_bound`]). Both answer meanwhile, which
 //! is harmless (each accepts the address's traffic); nobody answering is what loses
 //! packets. The new owner never waits: it answers as soon as it decides.
@@ -39,7 +42,22 @@ pub enum Released {
 #[derive(Clone, Debug)]
 pub struct Handovers {
     bound: Duration,
-    held: BTreeMap<IpAddr, Instant>,
+    overlap: Duration,
+    held: BTreeMap<IpAddr, Hold>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Hold {
+    since: Instant,
+    /// When the new owner first confirmed.
+    confirmed: Option<Instant>,
+}
+
+impl Hold {
+    fn deadline(&self, bound: Duration, overlap: Duration) -> Instant {
+        let timeout = self.since + bound;
+        self.confirmed.map_or(timeout, |c| timeout.min(c + overlap))
+    }
 }
 
 /// What [`Handovers::step`] decided.
@@ -54,10 +72,12 @@ pub struct Step {
 }
 
 impl Handovers {
-    /// Nothing held; a hold lasts at most `bound`.
-    pub fn new(bound: Duration) -> Self {
+    /// Nothing held; a hold lasts `overlap` past the new owner's confirmation, at most
+    /// `bound`.
+    pub fn new(bound: Duration, overlap: Duration) -> Self {
         Self {
             bound,
+            overlap,
             held: BTreeMap::new(),
         }
     }
@@ -74,7 +94,10 @@ impl Handovers {
 
     /// When the next hold runs out, if any.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.held.values().map(|since| *since + self.bound).min()
+        self.held
+            .values()
+            .map(|h| h.deadline(self.bound, self.overlap))
+            .min()
     }
 
     /// One decision at `now`. `answered_before`: what this node answered for until now;
@@ -97,20 +120,32 @@ impl Handovers {
                 continue;
             }
             if let Some(new) = owner_of(ip) {
-                self.held.insert(*ip, now);
+                self.held.insert(
+                    *ip,
+                    Hold {
+                        since: now,
+                        confirmed: None,
+                    },
+                );
                 step.started.push((*ip, new));
             }
         }
         let mut keep = BTreeMap::new();
-        for (ip, since) in std::mem::take(&mut self.held) {
+        for (ip, mut hold) in std::mem::take(&mut self.held) {
             let new = owner_of(&ip);
+            // A confirmation counts while the new owner still confirms (a different new
+            // owner, or one that stops confirming, starts the overlap again).
+            let confirming = new.as_ref().filter(|n| confirms(n));
+            hold.confirmed = confirming.and(hold.confirmed.or(Some(now)));
             let why = if owned.contains(&ip) {
                 Some(Released::Regained)
             } else if !may_hold || new.is_none() {
                 Some(Released::Dropped)
-            } else if let Some(n) = new.as_ref().filter(|n| confirms(n)) {
+            } else if let (Some(n), Some(at)) = (confirming, hold.confirmed)
+                && now.saturating_duration_since(at) >= self.overlap
+            {
                 Some(Released::Confirmed(n.clone()))
-            } else if now.saturating_duration_since(since) >= self.bound {
+            } else if now.saturating_duration_since(hold.since) >= self.bound {
                 Some(Released::TimedOut(new))
             } else {
                 None
@@ -118,7 +153,7 @@ impl Handovers {
             match why {
                 Some(w) => step.released.push((ip, w)),
                 None => {
-                    keep.insert(ip, since);
+                    keep.insert(ip, hold);
                 }
             }
         }
@@ -134,6 +169,7 @@ mod tests {
     use std::net::Ipv4Addr;
 
     const BOUND: Duration = Duration::from_secs(1);
+    const OVERLAP: Duration = Duration::from_millis(50);
 
     fn ip(last: u8) -> IpAddr {
         IpAddr::V4(Ipv4Addr::new(192, 0, 2, last))
@@ -150,7 +186,7 @@ mod tests {
     #[test]
     fn an_address_given_away_is_answered_until_its_new_owner_confirms() {
         let t0 = Instant::now();
-        let mut h = Handovers::new(BOUND);
+        let mut h = Handovers::new(BOUND, Duration::ZERO);
         let s = h.step(
             &set(&[ip(1), ip(2)]),
             &set(&[ip(2)]),
@@ -176,9 +212,34 @@ mod tests {
     }
 
     #[test]
+    fn the_old_owner_answers_one_overlap_past_the_confirmation() {
+        let t0 = Instant::now();
+        let mut h = Handovers::new(BOUND, OVERLAP);
+        h.step(&set(&[ip(1)]), &set(&[]), to("b"), |_| false, true, t0);
+        let t1 = t0 + Duration::from_millis(20);
+        let s = h.step(&set(&[ip(1)]), &set(&[]), to("b"), |_| true, true, t1);
+        assert_eq!(
+            s.answered,
+            set(&[ip(1)]),
+            "confirmed, but within the overlap"
+        );
+        assert_eq!(h.next_deadline(), Some(t1 + OVERLAP));
+        let s = h.step(
+            &set(&[ip(1)]),
+            &set(&[]),
+            to("b"),
+            |_| true,
+            true,
+            t1 + OVERLAP,
+        );
+        assert_eq!(s.answered, set(&[]));
+        assert_eq!(s.released, vec![(ip(1), Released::Confirmed("b".into()))]);
+    }
+
+    #[test]
     fn only_the_new_owner_confirms() {
         let t0 = Instant::now();
-        let mut h = Handovers::new(BOUND);
+        let mut h = Handovers::new(BOUND, Duration::ZERO);
         h.step(&set(&[ip(1)]), &set(&[]), to("b"), |_| false, true, t0);
         let s = h.step(&set(&[ip(1)]), &set(&[]), to("b"), |n| n == "c", true, t0);
         assert_eq!(s.answered, set(&[ip(1)]));
@@ -190,7 +251,7 @@ mod tests {
     #[test]
     fn a_hold_ends_at_the_bound() {
         let t0 = Instant::now();
-        let mut h = Handovers::new(BOUND);
+        let mut h = Handovers::new(BOUND, Duration::ZERO);
         h.step(&set(&[ip(1)]), &set(&[]), to("b"), |_| false, true, t0);
         assert_eq!(h.next_deadline(), Some(t0 + BOUND));
         let early = t0 + BOUND - Duration::from_millis(1);
@@ -215,7 +276,7 @@ mod tests {
     #[test]
     fn nothing_is_held_by_an_unsound_node_or_for_nobody() {
         let t0 = Instant::now();
-        let mut h = Handovers::new(BOUND);
+        let mut h = Handovers::new(BOUND, Duration::ZERO);
         // Isolated or link down: stop at once (bounded split brain).
         let s = h.step(&set(&[ip(1)]), &set(&[]), to("b"), |_| false, false, t0);
         assert_eq!(s.answered, set(&[]));
@@ -232,7 +293,7 @@ mod tests {
     #[test]
     fn an_address_owned_again_is_no_longer_held() {
         let t0 = Instant::now();
-        let mut h = Handovers::new(BOUND);
+        let mut h = Handovers::new(BOUND, Duration::ZERO);
         h.step(&set(&[ip(1)]), &set(&[]), to("b"), |_| false, true, t0);
         let s = h.step(&set(&[ip(1)]), &set(&[ip(1)]), to("a"), |_| false, true, t0);
         assert_eq!(s.answered, set(&[ip(1)]));
@@ -242,7 +303,7 @@ mod tests {
 
     #[test]
     fn what_is_gained_is_answered_at_once() {
-        let mut h = Handovers::new(BOUND);
+        let mut h = Handovers::new(BOUND, Duration::ZERO);
         let s = h.step(
             &set(&[]),
             &set(&[ip(3)]),

@@ -4,6 +4,7 @@
 //! proof, not the routing table.
 
 mod client;
+pub mod neighbor;
 mod responder;
 
 pub use client::{Protocol, Spread, spread};
