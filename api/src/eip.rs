@@ -1,7 +1,8 @@
 //! `Eip`: an address pool (`network.kubesphere.io/v1alpha2`, cluster-scoped).
 //!
 //! Field names follow OpenELB v0.6 exactly; Berth's additions (`advertisement`,
-//! `skipNetworkAndBroadcast`, `nodeSelector`) are optional so OpenELB manifests stay valid.
+//! `skipNetworkAndBroadcast`, `nodeSelector`, `peerSelector`) are optional so OpenELB
+//! manifests stay valid.
 
 use std::collections::BTreeMap;
 
@@ -136,12 +137,23 @@ pub struct EipSpec {
     /// Unset means on; set `false` for OpenELB's behaviour.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skip_network_and_broadcast: Option<bool>,
-    /// Berth, layer2 only: the nodes that may answer for this pool's addresses (the
-    /// candidates among which one owner per address is chosen); unset selects every node.
-    /// Nodes labelled `node.kubernetes.io/exclude-from-external-load-balancers` or not
-    /// Ready are never candidates.
+    /// Berth: the nodes that announce this pool's addresses; unset selects every node.
+    /// For layer2, the candidates among which one owner per address is chosen; for bgp, the
+    /// nodes whose sessions carry the addresses (a node not selected announces none of
+    /// them, whatever its endpoints). Nodes labelled
+    /// `node.kubernetes.io/exclude-from-external-load-balancers` or not Ready never announce.
+    /// A selector that selects no node leaves the pool's addresses unannounced; each
+    /// speaker says why (`berthctl vips`: `nodeNotSelected`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_selector: Option<LabelSelector>,
+    /// Berth, bgp only: the BgpPeers (by their labels) whose sessions carry this pool's
+    /// addresses; unset means every BgpPeer of the announcing node. A public pool can go to
+    /// the edge routers only and an internal one to the internal routers. Changing it
+    /// announces or withdraws routes; no session is reset. A selector that matches no
+    /// BgpPeer of a node leaves the pool's addresses unannounced by it; the speaker says why
+    /// (`berthctl vips`: `noSelectedPeer`) and logs it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_selector: Option<LabelSelector>,
 }
 
 /// Berth: BGP path attributes for a pool's addresses.
@@ -165,6 +177,25 @@ pub struct Advertisement {
     /// MULTI_EXIT_DISC.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub med: Option<u32>,
+    /// AS_PATH prepending on eBGP sessions: the path sent is the local AS followed by `count`
+    /// copies of `asn` (default: the local AS), so routers prefer other paths to these
+    /// addresses. Not applied on iBGP sessions (RFC 4271 §5.1.2: an iBGP speaker does not
+    /// add to the AS_PATH; a router would also drop a path holding its own AS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_path_prepend: Option<AsPathPrepend>,
+}
+
+/// Berth: how many times, and which AS, to prepend to the AS_PATH.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AsPathPrepend {
+    /// How many copies to add after the local AS, 1 to 10.
+    #[schemars(range(min = 1, max = 10))]
+    pub count: u8,
+    /// The AS to prepend (1 to 4294967295); unset: the local AS of the session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub asn: Option<u32>,
 }
 
 /// Observed state of an `Eip`, kept exact by the controller.

@@ -28,6 +28,23 @@ pub const METALLB_ADDRESS_POOL: &str = "metallb.io/address-pool";
 /// MetalLB annotation holding a sharing key: Services with the same key may share an address.
 pub const METALLB_ALLOW_SHARED_IP: &str = "metallb.io/allow-shared-ip";
 
+/// Service annotation: standard communities added to the pool's for this Service's
+/// addresses, comma-separated (`65000:100, no-export`); see [`crate::bgp_overrides`].
+pub const BGP_COMMUNITIES: &str = "berth.io/bgp-communities";
+/// Service annotation: large communities added to the pool's, comma-separated
+/// (`65000:1:2, 65000:1:3`).
+pub const BGP_LARGE_COMMUNITIES: &str = "berth.io/bgp-large-communities";
+/// Service annotation: LOCAL_PREF replacing the pool's (0–4294967295; iBGP only).
+pub const BGP_LOCAL_PREF: &str = "berth.io/bgp-local-pref";
+/// Service annotation: MULTI_EXIT_DISC replacing the pool's (0–4294967295).
+pub const BGP_MED: &str = "berth.io/bgp-med";
+/// Service annotation: AS_PATH prepend count replacing the pool's `asPathPrepend` (0–10;
+/// `0` turns the pool's prepending off for this Service).
+pub const BGP_AS_PATH_PREPEND: &str = "berth.io/bgp-as-path-prepend";
+/// Service annotation: the AS to prepend (1–4294967295) with [`BGP_AS_PATH_PREPEND`]
+/// (required beside it); unset: the local AS.
+pub const BGP_AS_PATH_PREPEND_ASN: &str = "berth.io/bgp-as-path-prepend-asn";
+
 /// Berth's `spec.loadBalancerClass`. Services with another class are never touched.
 pub const LOAD_BALANCER_CLASS: &str = "berth.io/lb";
 

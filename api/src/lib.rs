@@ -4,6 +4,7 @@
 //!
 //! This crate knows nothing of reconcilers, IPAM or BGP: it is the shared vocabulary.
 
+pub mod bgp_overrides;
 pub mod bgpconf;
 pub mod bgppeer;
 pub mod class;
@@ -22,5 +23,5 @@ pub mod watch;
 pub use bgpconf::{BgpConf, BgpConfSpec, BgpConfStatus, GracefulRestart};
 pub use bgppeer::{BgpPeer, BgpPeerSpec, BgpPeerStatus, PeerConf};
 pub use condition::Condition;
-pub use eip::{Advertisement, Eip, EipSpec, EipStatus, Protocol};
+pub use eip::{Advertisement, AsPathPrepend, Eip, EipSpec, EipStatus, Protocol};
 pub use number::Number;

@@ -282,6 +282,12 @@ pub fn eip_warnings(spec: &EipSpec) -> Vec<FieldError> {
     if spec.protocol() == Protocol::Vip {
         warnings.push(FieldError::new("spec.protocol", VIP_NOT_ANNOUNCED));
     }
+    if spec.peer_selector.is_some() && spec.protocol() != Protocol::Bgp {
+        warnings.push(FieldError::new(
+            "spec.peerSelector",
+            "is ignored: it applies to protocol bgp only",
+        ));
+    }
     warnings
 }
 
@@ -351,7 +357,24 @@ fn validate_advertisement(adv: &Advertisement, errors: &mut Vec<FieldError>) {
             ));
         }
     }
+    if let Some(prepend) = &adv.as_path_prepend {
+        if !(1..=MAX_PREPEND).contains(&prepend.count) {
+            errors.push(FieldError::new(
+                "spec.advertisement.asPathPrepend.count",
+                format!("must be 1 to {MAX_PREPEND}"),
+            ));
+        }
+        if prepend.asn == Some(0) {
+            errors.push(FieldError::new(
+                "spec.advertisement.asPathPrepend.asn",
+                "must be 1 to 4294967295",
+            ));
+        }
+    }
 }
+
+/// The most copies of an AS `asPathPrepend` (and the Service annotation) may add.
+pub const MAX_PREPEND: u8 = 10;
 
 /// A decimal of 1 to `digits` ASCII digits (no sign, no space), as the CRD's regexes take it.
 fn decimal(text: &str, digits: usize) -> Option<u64> {

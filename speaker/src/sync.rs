@@ -82,6 +82,8 @@ pub fn route_attrs(a: &VipAttrs) -> RouteAttrs {
     RouteAttrs {
         med: a.med,
         local_pref: a.local_pref,
+        as_path_prepend: a.as_path_prepend,
+        prepend_as: a.prepend_as,
         communities: a.communities.iter().map(|c| Community(*c)).collect(),
         large_communities: a
             .large_communities

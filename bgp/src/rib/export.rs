@@ -1,6 +1,7 @@
 //! How a route looks to one session: `RouteAttrs` (what the user asked for) turned into the
-//! path attributes of RFC 4271 §5.1 for this peer. eBGP prepends our AS (as many times as
-//! asked) and leaves LOCAL_PREF out; iBGP sends LOCAL_PREF and an empty AS_PATH. Next hop
+//! path attributes of RFC 4271 §5.1 for this peer. eBGP sends our AS plus the prepending
+//! asked for (our AS or a chosen one) and leaves LOCAL_PREF out; iBGP sends LOCAL_PREF and an
+//! empty AS_PATH, never prepended. Next hop
 //! self is the session's local address. During graceful shutdown (RFC 8326) every route
 //! carries GRACEFUL_SHUTDOWN, and on iBGP a LOCAL_PREF of 0.
 
@@ -59,16 +60,29 @@ impl Export {
         }
     }
 
+    /// The AS_PATH (one AS_SEQUENCE) sent for `attrs`: empty on iBGP (RFC 4271 §5.1.2: an
+    /// internal peer adds nothing, and prepending would put the receiver's own AS in the
+    /// path, which it drops as a loop); on eBGP our AS, then `as_path_prepend` copies of
+    /// `prepend_as` (default our AS).
+    pub fn as_path(&self, attrs: &RouteAttrs) -> Vec<u32> {
+        if self.ibgp {
+            return Vec::new();
+        }
+        let mut path = Vec::with_capacity(1 + usize::from(attrs.as_path_prepend));
+        path.push(self.local_as);
+        path.extend(std::iter::repeat_n(
+            attrs.prepend_as.unwrap_or(self.local_as),
+            usize::from(attrs.as_path_prepend),
+        ));
+        path
+    }
+
     /// The path attributes for `attrs`, in type-code order; NEXT_HOP is included when
     /// `next_hop` is given (IPv4), MP_REACH_NLRI never (the packer writes it).
     pub fn attributes(&self, attrs: &RouteAttrs, next_hop: Option<Ipv4Addr>) -> Vec<PathAttribute> {
         let mut out = Vec::with_capacity(8);
         out.push(PathAttribute::new(AttributeValue::Origin(attrs.origin)));
-        let path: Vec<u32> = if self.ibgp {
-            Vec::new()
-        } else {
-            vec![self.local_as; 1 + usize::from(attrs.as_path_prepend)]
-        };
+        let path = self.as_path(attrs);
         let needs_as4 =
             !self.context.four_octet_as && path.iter().any(|a| *a > u32::from(u16::MAX));
         if needs_as4 {
@@ -174,6 +188,47 @@ mod tests {
         assert_eq!(
             find(&attrs, |v| matches!(v, AttributeValue::NextHop(_))),
             Some(&AttributeValue::NextHop(Ipv4Addr::new(10, 0, 0, 1)))
+        );
+    }
+
+    #[test]
+    fn prepends_a_chosen_as_on_ebgp_and_nothing_on_ibgp() {
+        let ra = RouteAttrs {
+            as_path_prepend: 3,
+            prepend_as: Some(64999),
+            ..RouteAttrs::default()
+        };
+        let e = export(false);
+        assert_eq!(e.as_path(&ra), vec![65001, 64999, 64999, 64999]);
+        let attrs = e.attributes(&ra, None);
+        assert_eq!(
+            find(&attrs, |v| matches!(v, AttributeValue::AsPath(_))),
+            Some(&AttributeValue::AsPath(AsPath::sequence(vec![
+                65001, 64999, 64999, 64999
+            ])))
+        );
+        assert_eq!(export(true).as_path(&ra), Vec::<u32>::new());
+        let mut two_octet = export(false);
+        two_octet.context.four_octet_as = false;
+        let big = RouteAttrs {
+            as_path_prepend: 1,
+            prepend_as: Some(4_200_000_000),
+            ..RouteAttrs::default()
+        };
+        let attrs = two_octet.attributes(&big, None);
+        assert_eq!(
+            find(&attrs, |v| matches!(v, AttributeValue::As4Path(_))),
+            Some(&AttributeValue::As4Path(AsPath::sequence(vec![
+                65001,
+                4_200_000_000
+            ])))
+        );
+        assert_eq!(
+            find(&attrs, |v| matches!(v, AttributeValue::AsPath(_))),
+            Some(&AttributeValue::AsPath(AsPath::sequence(vec![
+                65001,
+                u32::from(AS_TRANS)
+            ])))
         );
     }
 

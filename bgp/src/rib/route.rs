@@ -120,8 +120,11 @@ pub const GRACEFUL_SHUTDOWN_LOCAL_PREF: u32 = 0;
 pub struct RouteAttrs {
     /// ORIGIN.
     pub origin: Origin,
-    /// How many extra times our AS is prepended on eBGP sessions (path shaping).
+    /// How many extra times an AS is prepended on eBGP sessions (path shaping): the path
+    /// sent is our AS, then this many copies of `prepend_as`. iBGP sessions never prepend.
     pub as_path_prepend: u8,
+    /// The AS prepended; `None` is our own AS on the session.
+    pub prepend_as: Option<u32>,
     /// MULTI_EXIT_DISC.
     pub med: Option<u32>,
     /// LOCAL_PREF, sent on iBGP sessions only (default 100 there).
@@ -142,6 +145,7 @@ impl Default for RouteAttrs {
         Self {
             origin: Origin::Igp,
             as_path_prepend: 0,
+            prepend_as: None,
             med: None,
             local_pref: None,
             communities: Vec::new(),

@@ -6,6 +6,7 @@
 //! whatever order the objects arrived in. Turning a `Desired` into driver calls is
 //! `crate::diff`'s and `crate::sync`'s job.
 
+pub mod attributes;
 pub mod node;
 pub mod peers;
 pub mod selector;
@@ -208,6 +209,16 @@ pub struct VipAttrs {
     /// MULTI_EXIT_DISC.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub med: Option<u32>,
+    /// Copies of `prepend_as` added to the AS_PATH after the local AS (eBGP only).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub as_path_prepend: u8,
+    /// The AS prepended; `None` is the session's local AS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prepend_as: Option<u32>,
+}
+
+fn is_zero(n: &u8) -> bool {
+    *n == 0
 }
 
 /// An object that was skipped or could not be used, and why (for logs, events, status).
@@ -247,6 +258,10 @@ pub struct Desired {
     pub peers: BTreeMap<IpAddr, DesiredPeer>,
     /// VIPs this node announces, with their attributes.
     pub announce: BTreeMap<IpAddr, VipAttrs>,
+    /// VIPs of pools with a `peerSelector`: the only sessions (by neighbour address) that
+    /// carry them. A VIP not listed goes to every session of its family.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub only_peers: BTreeMap<IpAddr, BTreeSet<IpAddr>>,
     /// Every load-balancer address seen, announced or not, and why.
     pub vips: Vec<VipReport>,
     /// Objects skipped and why.
@@ -266,11 +281,17 @@ impl Desired {
             .collect()
     }
 
-    /// The routes one peer should carry: every announced VIP of a family it carries.
+    /// The routes one peer should carry: every announced VIP of a family it carries, unless
+    /// its pool's `peerSelector` leaves this peer out.
     pub fn routes_for(&self, peer: &DesiredPeer) -> BTreeMap<IpAddr, VipAttrs> {
         self.announce
             .iter()
             .filter(|(vip, _)| peer.carries(Afi::of(**vip)))
+            .filter(|(vip, _)| {
+                self.only_peers
+                    .get(vip)
+                    .is_none_or(|only| only.contains(&peer.address))
+            })
             .map(|(vip, attrs)| (*vip, attrs.clone()))
             .collect()
     }
@@ -310,13 +331,18 @@ pub fn desired_after(
         Some(facts) => peers::peers_after(ctx, facts, state, running, &mut problems),
         None => (None, BTreeMap::new()),
     };
-    let (announce, vips) = vips::vips(ctx, node.as_ref(), &peers, state, &mut problems);
+    let vips::Announcements {
+        announce,
+        only_peers,
+        reports: vips,
+    } = vips::vips(ctx, node.as_ref(), &peers, state, &mut problems);
     problems.sort();
     problems.dedup();
     Desired {
         settings,
         peers,
         announce,
+        only_peers,
         vips,
         problems,
         layer2: crate::layer2::candidates::layer2(ctx, state),

@@ -3,20 +3,27 @@
 //! An address of a Service of type LoadBalancer (`status.loadBalancer.ingress[].ip`, as the
 //! controller writes it) is announced by this node when: it lies in an `Eip` of protocol
 //! `bgp` that validates; the node exists, is Ready and is not labelled
-//! `node.kubernetes.io/exclude-from-external-load-balancers`; some peer of this node carries
-//! its family; and — policy `Local` — this node has a ready endpoint of the Service, or —
-//! policy `Cluster` — the Service has a ready endpoint anywhere.
+//! `node.kubernetes.io/exclude-from-external-load-balancers`; the pool's `nodeSelector`
+//! selects it; some peer of this node carries its family (and, with a `peerSelector`, is
+//! selected by it: only those peers carry it); and — policy `Local` — this node has a ready
+//! endpoint of the Service, or — policy `Cluster` — the Service has a ready endpoint anywhere.
+//! The attributes are the pool's with the Services' `berth.io/bgp-*` overrides merged in
+//! (`super::attributes`); a Service whose overrides do not parse keeps the pool's, and is
+//! reported.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::net::IpAddr;
 
+use api::bgp_overrides::BgpOverrides;
 use api::validate::{EipAddress, parse_eip_address};
 use api::{Eip, Protocol};
 use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use serde::{Deserialize, Serialize};
 
 use super::node::NodeFacts;
+use super::selector;
 use super::{Afi, DesiredPeer, NodeContext, Problem, VipAttrs};
 use crate::state::ClusterState;
 
@@ -76,6 +83,19 @@ pub enum Reason {
         /// The family.
         family: Afi,
     },
+    /// The pool's `nodeSelector` does not select this node.
+    NodeNotSelected {
+        /// The Eip.
+        pool: String,
+    },
+    /// No BGP session of this node that carries the family is selected by the pool's
+    /// `peerSelector`.
+    NoSelectedPeer {
+        /// The Eip.
+        pool: String,
+        /// The family.
+        family: Afi,
+    },
     /// Policy `Local` and this node has no ready endpoint of the Service.
     NoLocalEndpoint,
     /// The Service has no ready endpoint anywhere.
@@ -126,6 +146,13 @@ impl fmt::Display for Reason {
             Reason::NoPeer { family } => {
                 write!(f, "no BGP session of this node carries {family}")
             }
+            Reason::NodeNotSelected { pool } => {
+                write!(f, "Eip {pool}'s nodeSelector does not select this node")
+            }
+            Reason::NoSelectedPeer { pool, family } => write!(
+                f,
+                "no BGP session of this node carrying {family} is selected by Eip {pool}'s peerSelector"
+            ),
             Reason::NoLocalEndpoint => f.write_str("policy Local: no ready endpoint on this node"),
             Reason::NoReadyEndpoint => f.write_str("the Service has no ready endpoint"),
         }
@@ -156,6 +183,8 @@ struct Pool<'a> {
     name: &'a str,
     range: EipAddress,
     verdict: Result<VipAttrs, Reason>,
+    node_selector: Option<&'a LabelSelector>,
+    peer_selector: Option<&'a LabelSelector>,
 }
 
 /// Whether `ip` lies in `range` (one address, a range, or a CIDR).
@@ -211,7 +240,7 @@ fn pool_holding<'p, 'a>(
         })
 }
 
-fn pool_of<'a>(name: &'a str, eip: &Eip, problems: &mut Vec<Problem>) -> Option<Pool<'a>> {
+fn pool_of<'a>(name: &'a str, eip: &'a Eip, problems: &mut Vec<Problem>) -> Option<Pool<'a>> {
     let Ok(range) = parse_eip_address(&eip.spec.address) else {
         problems.push(Problem::new(
             "Eip",
@@ -236,26 +265,32 @@ fn pool_of<'a>(name: &'a str, eip: &Eip, problems: &mut Vec<Problem>) -> Option<
             pool: name.to_string(),
         })
     } else {
-        let adv = eip.spec.advertisement.clone().unwrap_or_default();
-        Ok(VipAttrs {
-            communities: adv
-                .communities
-                .iter()
-                .filter_map(|c| api::validate::parse_community(c))
-                .collect(),
-            large_communities: adv
-                .large_communities
-                .iter()
-                .filter_map(|c| api::validate::parse_large_community(c))
-                .collect(),
-            local_pref: adv.local_pref,
-            med: adv.med,
-        })
+        Ok(super::attributes::of_pool(
+            &eip.spec.advertisement.clone().unwrap_or_default(),
+        ))
     };
+    let node_selector = eip.spec.node_selector.as_ref();
+    let peer_selector = eip.spec.peer_selector.as_ref();
+    if verdict.is_ok() {
+        for (field, sel) in [
+            ("nodeSelector", node_selector),
+            ("peerSelector", peer_selector),
+        ] {
+            if let Some(p) = selector::problem(sel) {
+                problems.push(Problem::new(
+                    "Eip",
+                    name,
+                    format!("{field}: {p}: it selects nothing"),
+                ));
+            }
+        }
+    }
     Some(Pool {
         name,
         range,
         verdict,
+        node_selector,
+        peer_selector,
     })
 }
 
@@ -332,21 +367,56 @@ fn ingress_ips(svc: &Service) -> Vec<IpAddr> {
     ips
 }
 
-/// The announced VIPs (with attributes) and a report on every load-balancer address.
+/// What [`vips`] decides.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Announcements {
+    /// The announced VIPs, with their attributes.
+    pub announce: BTreeMap<IpAddr, VipAttrs>,
+    /// Announced VIPs whose pool has a `peerSelector`: the sessions that carry them.
+    pub only_peers: BTreeMap<IpAddr, BTreeSet<IpAddr>>,
+    /// A report on every load-balancer address.
+    pub reports: Vec<VipReport>,
+}
+
+/// A Service's `berth.io/bgp-*` overrides; a Service whose annotations do not parse gets
+/// none (it keeps the pool's attributes), and a problem saying why.
+fn overrides_of(key: &str, svc: &Service, problems: &mut Vec<Problem>) -> BgpOverrides {
+    let empty = BTreeMap::new();
+    let annotations = svc.metadata.annotations.as_ref().unwrap_or(&empty);
+    match api::bgp_overrides::parse(annotations) {
+        Ok(o) => o,
+        Err(errors) => {
+            problems.push(Problem::new(
+                "Service",
+                key,
+                format!(
+                    "BGP attribute annotations refused, the pool's attributes apply: {}",
+                    errors.join("; ")
+                ),
+            ));
+            BgpOverrides::default()
+        }
+    }
+}
+
+/// The announced VIPs (with attributes and peer restrictions) and a report on every
+/// load-balancer address.
 pub fn vips(
     ctx: &NodeContext,
     node: Option<&NodeFacts>,
     peers: &BTreeMap<IpAddr, DesiredPeer>,
     state: &ClusterState,
     problems: &mut Vec<Problem>,
-) -> (BTreeMap<IpAddr, VipAttrs>, Vec<VipReport>) {
+) -> Announcements {
     let pools: Vec<Pool<'_>> = state
         .eips
         .iter()
         .filter_map(|(name, eip)| pool_of(name, eip, problems))
         .collect();
     let ready = ready_endpoints(&ctx.node_name, state);
-    let mut announce: BTreeMap<IpAddr, VipAttrs> = BTreeMap::new();
+    // Per announced VIP: the pool's attributes, and the overrides of each Service announcing it.
+    let mut announced: BTreeMap<IpAddr, (VipAttrs, Vec<(String, BgpOverrides)>)> = BTreeMap::new();
+    let mut only_peers: BTreeMap<IpAddr, BTreeSet<IpAddr>> = BTreeMap::new();
     let mut reports = Vec::new();
     for (key, svc) in &state.services {
         let spec = svc.spec.as_ref();
@@ -364,16 +434,28 @@ pub fn vips(
             class,
             api::class::opted_in(svc.metadata.annotations.as_ref()),
         );
+        let mut overrides = None;
         for ip in ingress_ips(svc) {
             let pool = pool_holding(&pools, ip, state);
-            let verdict = decide(ip, (ours, class), pool, node, peers, local, counts);
+            let verdict = decide(ip, (ours, class), pool, node, peers, state, local, counts);
             let (reason, attrs) = match verdict {
-                Ok((reason, attrs)) => (reason, Some(attrs)),
+                Ok((reason, attrs, selected)) => {
+                    if let Some(selected) = selected {
+                        only_peers.insert(ip, selected);
+                    }
+                    (reason, Some(attrs))
+                }
                 Err(reason) => (reason, None),
             };
             if let Some(attrs) = attrs {
-                // Two Services sharing an address with the same pool share its attributes.
-                announce.insert(ip, attrs);
+                let o = overrides
+                    .get_or_insert_with(|| overrides_of(&key.to_string(), svc, problems))
+                    .clone();
+                announced
+                    .entry(ip)
+                    .or_insert_with(|| (attrs, Vec::new()))
+                    .1
+                    .push((key.to_string(), o));
             }
             reports.push(VipReport {
                 service: key.to_string(),
@@ -386,18 +468,73 @@ pub fn vips(
             });
         }
     }
-    (announce, reports)
+    let mut announce = BTreeMap::new();
+    for (ip, (pool_attrs, services)) in announced {
+        let all: Vec<&BgpOverrides> = services.iter().map(|(_, o)| o).collect();
+        let (attrs, conflicts) = super::attributes::merge(&pool_attrs, &all);
+        for conflict in conflicts {
+            for (service, _) in &services {
+                problems.push(Problem::new(
+                    "Service",
+                    service,
+                    format!("{ip}: {conflict}"),
+                ));
+            }
+        }
+        announce.insert(ip, attrs);
+    }
+    Announcements {
+        announce,
+        only_peers,
+        reports,
+    }
 }
 
+/// Announced: the reason, the pool's attributes, and — the pool has a `peerSelector` — the
+/// sessions selected to carry it.
+type Verdict = (Reason, VipAttrs, Option<BTreeSet<IpAddr>>);
+
+/// The sessions of `family` the pool's `peerSelector` selects (by their BgpPeer's labels);
+/// `None` without a selector.
+fn selected_peers(
+    pool: &Pool<'_>,
+    family: Afi,
+    peers: &BTreeMap<IpAddr, DesiredPeer>,
+    state: &ClusterState,
+) -> Option<BTreeSet<IpAddr>> {
+    let sel = pool.peer_selector?;
+    let empty = BTreeMap::new();
+    Some(
+        peers
+            .values()
+            .filter(|p| p.carries(family))
+            .filter(|p| {
+                let labels = state
+                    .bgp_peers
+                    .get(&p.name)
+                    .and_then(|b| b.metadata.labels.as_ref())
+                    .unwrap_or(&empty);
+                selector::problem(Some(sel)).is_none() && selector::matches(Some(sel), labels)
+            })
+            .map(|p| p.address)
+            .collect(),
+    )
+}
+
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one pure decision over every input it reads"
+)]
 fn decide(
     ip: IpAddr,
     (ours, class): (bool, Option<&str>),
     pool: Option<&Pool<'_>>,
     node: Option<&NodeFacts>,
     peers: &BTreeMap<IpAddr, DesiredPeer>,
+    state: &ClusterState,
     local: bool,
     counts: Ready,
-) -> Result<(Reason, VipAttrs), Reason> {
+) -> Result<Verdict, Reason> {
     if !ours {
         return Err(match class.filter(|c| !c.is_empty()) {
             Some(class) => Reason::OtherClass {
@@ -415,9 +552,24 @@ fn decide(
     if !node.ready {
         return Err(Reason::NodeNotReady);
     }
+    let selects_node = pool.node_selector.is_none_or(|sel| {
+        selector::problem(Some(sel)).is_none() && selector::matches(Some(sel), &node.labels)
+    });
+    if !selects_node {
+        return Err(Reason::NodeNotSelected {
+            pool: pool.name.to_string(),
+        });
+    }
     let family = Afi::of(ip);
     if !peers.values().any(|p| p.carries(family)) {
         return Err(Reason::NoPeer { family });
+    }
+    let selected = selected_peers(pool, family, peers, state);
+    if selected.as_ref().is_some_and(BTreeSet::is_empty) {
+        return Err(Reason::NoSelectedPeer {
+            pool: pool.name.to_string(),
+            family,
+        });
     }
     if local {
         if counts.here == 0 {
@@ -427,7 +579,11 @@ fn decide(
                 Reason::NoLocalEndpoint
             });
         }
-        Ok((Reason::LocalEndpoints { count: counts.here }, attrs))
+        Ok((
+            Reason::LocalEndpoints { count: counts.here },
+            attrs,
+            selected,
+        ))
     } else {
         if counts.anywhere == 0 {
             return Err(Reason::NoReadyEndpoint);
@@ -437,6 +593,7 @@ fn decide(
                 count: counts.anywhere,
             },
             attrs,
+            selected,
         ))
     }
 }
