@@ -3,38 +3,21 @@
 //! before the hold time), and comes back when it reopens. The gate is a plain
 //! `watch::Sender<bool>` here; in Berth it is the `bfd` crate's `SessionHandle::up()`.
 
-use std::net::{IpAddr, Ipv4Addr};
+mod common;
+
 use std::time::Duration;
 
-use bgp::driver::{BfdGate, MemoryNetwork, PeerConfig, Speaker, SpeakerConfig};
+use bgp::driver::{BfdGate, MemoryNetwork, PeerConfig};
 use bgp::session::State;
 use bgp::wire::notification::{CeaseSubcode, ErrorCode, Notification};
+use common::speaker::{ip, peer, speaker_pair, state, until_within};
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep};
 
-fn ip(last: u8) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(10, 0, 0, last))
-}
-
-fn speaker_config(last: u8, asn: u32) -> SpeakerConfig {
-    SpeakerConfig {
-        local_as: asn,
-        router_id: Ipv4Addr::new(10, 0, 0, last),
-        listen_addresses: vec![ip(last)],
-        listen_port: 179,
-    }
-}
-
-fn peer(me: u8, my_as: u32, them: u8, their_as: u32) -> PeerConfig {
-    let mut p = PeerConfig::new(ip(them), my_as, their_as, Ipv4Addr::new(10, 0, 0, me));
-    p.transport.local = Some(ip(me));
+/// [`peer`] with connect retry 1 s and hold time 90 s (long against the gate's "at once").
+fn with_long_hold(p: &mut PeerConfig) {
     p.session.connect_retry = Duration::from_secs(1);
     p.session.hold_time = 90;
-    p
-}
-
-fn state(s: &Speaker, addr: IpAddr) -> State {
-    s.peer(addr).map_or(State::Idle, |p| p.state)
 }
 
 /// Cease / BFD Down, bare or inside an RFC 8538 Hard Reset.
@@ -46,26 +29,23 @@ fn bfd_down_cease(n: &Notification) -> bool {
     }
 }
 
-async fn until(what: &str, mut f: impl FnMut() -> bool) {
-    for _ in 0..2_000 {
-        if f() {
-            return;
-        }
-        sleep(Duration::from_millis(10)).await;
-    }
-    panic!("timed out waiting for {what}");
+/// Waits (20 s of paused time at most) until `f` holds.
+async fn until(what: &str, f: impl FnMut() -> bool) {
+    until_within(Duration::from_secs(20), what, f).await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_closed_bfd_gate_holds_the_session_and_closing_it_ends_the_session_at_once() {
     let net = MemoryNetwork::new();
-    let a = Speaker::start_in_memory(speaker_config(1, 65001), &net);
-    let b = Speaker::start_in_memory(speaker_config(2, 65002), &net);
     let (bfd_up, gate) = watch::channel(false);
-    let mut pa = peer(1, 65001, 2, 65002);
-    pa.bfd_gate = Some(BfdGate(gate));
-    a.add_peer(pa).expect("add");
-    b.add_peer(peer(2, 65002, 1, 65001)).expect("add");
+    let (a, b) = speaker_pair(
+        &net,
+        |pa| {
+            with_long_hold(pa);
+            pa.bfd_gate = Some(BfdGate(gate));
+        },
+        with_long_hold,
+    );
 
     // BFD down: no session, however long we wait (b keeps trying; a refuses).
     sleep(Duration::from_secs(30)).await;
@@ -117,15 +97,13 @@ async fn a_closed_bfd_gate_holds_the_session_and_closing_it_ends_the_session_at_
 #[tokio::test(start_paused = true)]
 async fn adding_a_gate_by_reconfiguration_follows_it_without_a_reset_while_open() {
     let net = MemoryNetwork::new();
-    let a = Speaker::start_in_memory(speaker_config(1, 65001), &net);
-    let b = Speaker::start_in_memory(speaker_config(2, 65002), &net);
-    a.add_peer(peer(1, 65001, 2, 65002)).expect("add");
-    b.add_peer(peer(2, 65002, 1, 65001)).expect("add");
+    let (a, _b) = speaker_pair(&net, with_long_hold, with_long_hold);
     until("established", || state(&a, ip(2)) == State::Established).await;
     let flaps = a.peer(ip(2)).expect("peer").flaps;
 
     let (bfd_up, gate) = watch::channel(true);
-    let mut pa = peer(1, 65001, 2, 65002);
+    let mut pa = peer(1, 2);
+    with_long_hold(&mut pa);
     pa.bfd_gate = Some(BfdGate(gate));
     a.update_peer(pa).await.expect("update");
     sleep(Duration::from_secs(5)).await;

@@ -4,18 +4,18 @@
 //! level, and a reason that repeats at the connect-retry rate is said once at info, then
 //! at debug.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+mod common;
+
+use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bgp::driver::MemoryNetwork;
 use bgp::driver::network::Connection;
-use bgp::driver::{MemoryNetwork, PeerConfig, Speaker, SpeakerConfig};
-use bgp::session::ConnectMode;
-use bgp::wire::{
-    Capability, CeaseSubcode, Context, ErrorCode, Family, Message, Notification, Open, frame,
-};
-use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use bgp::wire::{Capability, CeaseSubcode, ErrorCode, Family, Message, Notification, Open};
+use common::fake_peer::FakePeer;
+use common::speaker::{fake_listener, speaker_with_fake};
+use tokio::sync::mpsc::Receiver;
 
 /// Log lines, as the fmt subscriber writes them (no time, no colour).
 #[derive(Clone, Default)]
@@ -63,38 +63,11 @@ impl Captured {
     }
 }
 
-fn ip(last: u8) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(10, 0, 0, last))
-}
-
-/// Reads whole messages from a raw connection; `None` once it is closed.
-async fn recv(conn: &mut Connection, buf: &mut BytesMut) -> Option<Message> {
-    loop {
-        if let Some(len) = frame(buf, 4096).expect("frame") {
-            let bytes = buf.split_to(len);
-            return Some(Message::decode(&bytes, &Context::default()).expect("decode"));
-        }
-        if conn.stream.read_buf(buf).await.ok()? == 0 {
-            return None;
-        }
-    }
-}
-
-async fn send(conn: &mut Connection, m: Message) {
-    let bytes = m.to_bytes(&Context::default()).expect("encode");
-    conn.stream.write_all(&bytes).await.expect("write");
-}
-
-/// The next connection from the speaker, once its OPEN arrived.
-async fn next_attempt(
-    incoming: &mut tokio::sync::mpsc::Receiver<Connection>,
-) -> (Connection, BytesMut) {
-    let mut conn = incoming.recv().await.expect("a new attempt");
-    let mut buf = BytesMut::new();
-    let Some(Message::Open(_)) = recv(&mut conn, &mut buf).await else {
-        panic!("expected the speaker's OPEN")
-    };
-    (conn, buf)
+/// The speaker's next connection to the fake, once its OPEN arrived.
+async fn next_attempt(incoming: &mut Receiver<Connection>) -> FakePeer {
+    let mut fake = FakePeer::new(incoming.recv().await.expect("a new attempt"));
+    fake.expect_open().await;
+    fake
 }
 
 fn open(asn: u16) -> Message {
@@ -119,18 +92,7 @@ async fn why_a_session_fails_before_established_is_logged_once_at_info() {
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let net = MemoryNetwork::new();
-    let config = SpeakerConfig {
-        local_as: 65001,
-        router_id: Ipv4Addr::new(10, 0, 0, 1),
-        listen_addresses: vec![ip(1)],
-        listen_port: 179,
-    };
-    let speaker = Speaker::start_in_memory(config, &net);
-    let mut p = PeerConfig::new(ip(99), 65001, 65099, Ipv4Addr::new(10, 0, 0, 1));
-    p.transport.local = Some(ip(1));
-    p.session.mode = ConnectMode::Active;
-    p.session.connect_retry = Duration::from_secs(5);
-    speaker.add_peer(p).expect("add peer");
+    let _speaker = speaker_with_fake(&net, |_| {});
 
     // Nobody listens at the router's address: refused at every connect retry, said once.
     tokio::time::sleep(Duration::from_secs(60)).await;
@@ -138,24 +100,23 @@ async fn why_a_session_fails_before_established_is_logged_once_at_info() {
     assert_eq!(info, 1, "refusal said once at info:\n{}", logs.text());
     assert!(debug >= 5, "repeats at debug ({debug}):\n{}", logs.text());
 
-    let mut incoming = net.listen(SocketAddr::new(ip(99), 179));
+    let mut incoming = fake_listener(&net);
     // The router's OPEN carries the wrong AS: we refuse it (2/2).
-    let (mut conn, _) = next_attempt(&mut incoming).await;
-    send(&mut conn, open(65098)).await;
-    drop(conn);
+    let mut fake = next_attempt(&mut incoming).await;
+    fake.send(open(65098)).await;
+    drop(fake);
     // The router refuses us with a NOTIFICATION.
-    let (mut conn, _) = next_attempt(&mut incoming).await;
+    let mut fake = next_attempt(&mut incoming).await;
     let rejected = Notification::new(ErrorCode::Cease(CeaseSubcode::ConnectionRejected), vec![]);
-    send(&mut conn, Message::Notification(rejected)).await;
-    drop(conn);
+    fake.send(Message::Notification(rejected)).await;
+    drop(fake);
     // The router closes the connection without a word, twice.
     for _ in 0..2 {
-        let (conn, _) = next_attempt(&mut incoming).await;
-        drop(conn);
+        drop(next_attempt(&mut incoming).await);
     }
     // The router goes silent: our OpenSent hold timer (4 minutes) ends it.
-    let (mut conn, mut buf) = next_attempt(&mut incoming).await;
-    let Some(Message::Notification(n)) = recv(&mut conn, &mut buf).await else {
+    let mut fake = next_attempt(&mut incoming).await;
+    let Some(Message::Notification(n)) = fake.recv().await else {
         panic!("expected the hold timer's NOTIFICATION")
     };
     assert_eq!(n.code, ErrorCode::HoldTimerExpired);

@@ -2,161 +2,35 @@
 //! and exchange routes; hold timer expiry; reconnect with back-off; graceful shutdown;
 //! max-prefix; the send hold timer; configuration changes that touch only one peer; a
 //! header whose length is wrong for its type answered at once, not at the hold timer.
-//! A scripted "fake peer" speaks raw BGP through the codec where the test needs to see
-//! exactly what went over the wire.
+//! A scripted "fake peer" (`common::fake_peer`) speaks raw BGP through the codec where the
+//! test needs to see exactly what went over the wire.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+mod common;
+
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use bgp::driver::network::Connection;
-use bgp::driver::{MemoryNetwork, PeerConfig, Speaker, SpeakerConfig, Target};
-use bgp::rib::{Prefix, RouteAttrs};
+use bgp::driver::{MemoryNetwork, Target};
+use bgp::rib::RouteAttrs;
 use bgp::session::{MaxPrefix, State};
 use bgp::wire::{
     AttributeValue, Capability, CeaseSubcode, Community, Context, ErrorCode, Family, Message,
-    Notification, Open, frame,
+    Notification,
 };
-use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
+use common::fake_peer::{FakePeer, basic_capabilities, dialled_fake, established_with_fake};
+use common::speaker::{
+    FAKE, fake_listener, fake_peer_config, hosts, ip, peer, speaker, speaker_pair,
+    speaker_with_fake, state, until,
+};
+use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
-
-fn ip(last: u8) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(10, 0, 0, last))
-}
-
-fn speaker_config(last: u8, asn: u32) -> SpeakerConfig {
-    SpeakerConfig {
-        local_as: asn,
-        router_id: Ipv4Addr::new(10, 0, 0, last),
-        listen_addresses: vec![ip(last)],
-        listen_port: 179,
-    }
-}
-
-fn peer(me: u8, my_as: u32, them: u8, their_as: u32) -> PeerConfig {
-    let mut p = PeerConfig::new(ip(them), my_as, their_as, Ipv4Addr::new(10, 0, 0, me));
-    p.transport.local = Some(ip(me));
-    p.session.connect_retry = Duration::from_secs(5);
-    p.session.hold_time = 30;
-    p
-}
-
-fn hosts(n: u32) -> Vec<Prefix> {
-    (0..n)
-        .map(|i| Prefix::host(Ipv4Addr::from(0x6440_0000 + i).into()))
-        .collect()
-}
-
-async fn until(what: &str, mut f: impl FnMut() -> bool) {
-    for _ in 0..20_000 {
-        if f() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
-fn state(s: &Speaker, addr: IpAddr) -> State {
-    s.peer(addr).map_or(State::Idle, |p| p.state)
-}
-
-/// A peer scripted by the test, speaking raw BGP.
-struct FakePeer {
-    rd: ReadHalf<Box<dyn bgp::driver::network::Stream>>,
-    wr: WriteHalf<Box<dyn bgp::driver::network::Stream>>,
-    buf: BytesMut,
-    ctx: Context,
-}
-
-impl FakePeer {
-    fn new(conn: Connection) -> Self {
-        let (rd, wr) = tokio::io::split(conn.stream);
-        FakePeer {
-            rd,
-            wr,
-            buf: BytesMut::new(),
-            ctx: Context::default(),
-        }
-    }
-
-    async fn recv(&mut self) -> Option<Message> {
-        loop {
-            if let Some(len) = frame(&self.buf, 65535).expect("frame") {
-                let bytes = self.buf.split_to(len);
-                return Some(Message::decode(&bytes, &self.ctx).expect("decode"));
-            }
-            if self.rd.read_buf(&mut self.buf).await.ok()? == 0 {
-                return None;
-            }
-        }
-    }
-
-    async fn send(&mut self, m: Message) {
-        let bytes = m.to_bytes(&self.ctx).expect("encode");
-        self.wr.write_all(&bytes).await.expect("write");
-    }
-
-    /// Answers the speaker's OPEN and completes the handshake.
-    async fn handshake(&mut self, asn: u32, hold: u16) {
-        let Some(Message::Open(_)) = self.recv().await else {
-            panic!("expected OPEN")
-        };
-        let caps = vec![
-            Capability::Multiprotocol(Family::IPV4_UNICAST),
-            Capability::FourOctetAs(asn),
-            Capability::RouteRefresh,
-            Capability::EnhancedRouteRefresh,
-        ];
-        self.send(Message::Open(Open::new(
-            asn,
-            hold,
-            Ipv4Addr::new(10, 0, 0, 99),
-            caps,
-        )))
-        .await;
-        self.send(Message::Keepalive).await;
-        self.ctx.four_octet_as = true;
-        let Some(Message::Keepalive) = self.recv().await else {
-            panic!("expected KEEPALIVE")
-        };
-    }
-
-    /// Receives until a message matches `f`, returning it.
-    async fn recv_until(&mut self, mut f: impl FnMut(&Message) -> bool) -> Message {
-        loop {
-            let m = self.recv().await.expect("connection closed");
-            if f(&m) {
-                return m;
-            }
-        }
-    }
-}
-
-/// A speaker at 10.0.0.1 (AS 65001) with one peer: the fake at 10.0.0.99 (AS 65099).
-fn speaker_with_fake(net: &MemoryNetwork, tweak: impl FnOnce(&mut PeerConfig)) -> Speaker {
-    let a = Speaker::start_in_memory(speaker_config(1, 65001), net);
-    let mut p = peer(1, 65001, 99, 65099);
-    p.session.mode = bgp::session::ConnectMode::Active;
-    tweak(&mut p);
-    a.add_peer(p).expect("add peer");
-    a
-}
-
-fn fake_listener(net: &MemoryNetwork) -> tokio::sync::mpsc::Receiver<Connection> {
-    net.listen(SocketAddr::new(ip(99), 179))
-}
 
 #[tokio::test(start_paused = true)]
 async fn two_speakers_peer_and_exchange_routes() {
     let net = MemoryNetwork::new();
-    let a = Speaker::start_in_memory(speaker_config(1, 65001), &net);
-    let b = Speaker::start_in_memory(speaker_config(2, 65002), &net);
+    // The sessions run from the first await on: the subscription sees their way up.
+    let (a, b) = speaker_pair(&net, |_| {}, |pb| pb.session.keep_received = true);
     let mut changes = a.subscribe();
-    a.add_peer(peer(1, 65001, 2, 65002)).expect("add");
-    let mut pb = peer(2, 65002, 1, 65001);
-    pb.session.keep_received = true;
-    b.add_peer(pb).expect("add");
     a.announce(hosts(1000), RouteAttrs::default(), Target::All)
         .await
         .expect("announce");
@@ -225,12 +99,7 @@ async fn two_speakers_peer_and_exchange_routes() {
 
 #[tokio::test(start_paused = true)]
 async fn hold_timer_expiry_ends_the_session() {
-    let net = MemoryNetwork::new();
-    let mut incoming = fake_listener(&net);
-    let a = speaker_with_fake(&net, |_| {});
-    let mut fake = FakePeer::new(incoming.recv().await.expect("connection"));
-    fake.handshake(65099, 9).await;
-    until("established", || state(&a, ip(99)) == State::Established).await;
+    let (a, mut fake, _incoming) = established_with_fake(9).await;
     let established = Instant::now();
     // The fake goes silent; it keeps reading, so only the hold timer can end this.
     let n = fake
@@ -241,8 +110,8 @@ async fn hold_timer_expiry_ends_the_session() {
         Message::Notification(Notification::new(ErrorCode::HoldTimerExpired, vec![]))
     );
     assert!(established.elapsed() >= Duration::from_secs(9));
-    until("down", || state(&a, ip(99)) != State::Established).await;
-    let p = a.peer(ip(99)).expect("peer");
+    until("down", || state(&a, ip(FAKE)) != State::Established).await;
+    let p = a.peer(ip(FAKE)).expect("peer");
     assert_eq!(p.flaps, 1);
     assert_eq!(
         p.last_error_sent.map(|n| n.code),
@@ -252,13 +121,8 @@ async fn hold_timer_expiry_ends_the_session() {
 
 #[tokio::test(start_paused = true)]
 async fn a_header_with_a_length_wrong_for_its_type_is_answered_at_once() {
-    let net = MemoryNetwork::new();
-    let mut incoming = fake_listener(&net);
-    let a = speaker_with_fake(&net, |_| {});
-    let mut fake = FakePeer::new(incoming.recv().await.expect("connection"));
     // Hold time 0: no hold timer and no KEEPALIVEs, so only the framing check can answer.
-    fake.handshake(65099, 0).await;
-    until("established", || state(&a, ip(99)) == State::Established).await;
+    let (a, mut fake, _incoming) = established_with_fake(0).await;
     // A KEEPALIVE header claiming 25 octets, and not one octet more, ever.
     let mut header = vec![0xff; 16];
     header.extend_from_slice(&[0, 25, 4]);
@@ -276,7 +140,7 @@ async fn a_header_with_a_length_wrong_for_its_type_is_answered_at_once() {
             vec![0, 25],
         ))
     );
-    until("down", || state(&a, ip(99)) != State::Established).await;
+    until("down", || state(&a, ip(FAKE)) != State::Established).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -307,15 +171,12 @@ async fn failed_sessions_reconnect_with_growing_back_off() {
 
 #[tokio::test(start_paused = true)]
 async fn graceful_shutdown_marks_routes_waits_and_ceases_with_a_message() {
-    let net = MemoryNetwork::new();
-    let mut incoming = fake_listener(&net);
-    let a = speaker_with_fake(&net, |_| {});
+    let (a, mut fake, _incoming) = dialled_fake(|_| {}).await;
     a.announce(hosts(5), RouteAttrs::default(), Target::All)
         .await
         .expect("announce");
-    let mut fake = FakePeer::new(incoming.recv().await.expect("connection"));
     // Hold time 0: no keepalives needed while the test watches the drain.
-    fake.handshake(65099, 0).await;
+    fake.handshake(0).await;
     // Initial table, then End-of-RIB.
     fake.recv_until(|m| matches!(m, Message::Update(u) if u.end_of_rib_family().is_some()))
         .await;
@@ -363,15 +224,16 @@ async fn graceful_shutdown_marks_routes_waits_and_ceases_with_a_message() {
 #[tokio::test(start_paused = true)]
 async fn max_prefix_ceases_and_retries_after_the_idle_time() {
     let net = MemoryNetwork::new();
-    let a = Speaker::start_in_memory(speaker_config(1, 65001), &net);
-    let b = Speaker::start_in_memory(speaker_config(2, 65002), &net);
-    a.add_peer(peer(1, 65001, 2, 65002)).expect("add");
-    let mut pb = peer(2, 65002, 1, 65001);
-    pb.session.max_prefix = Some(MaxPrefix {
-        limit: 50,
-        restart_after: Some(Duration::from_secs(300)),
-    });
-    b.add_peer(pb).expect("add");
+    let (a, b) = speaker_pair(
+        &net,
+        |_| {},
+        |pb| {
+            pb.session.max_prefix = Some(MaxPrefix {
+                limit: 50,
+                restart_after: Some(Duration::from_secs(300)),
+            });
+        },
+    );
     let mut changes = b.subscribe();
     a.announce(hosts(100), RouteAttrs::default(), Target::All)
         .await
@@ -408,12 +270,7 @@ async fn max_prefix_ceases_and_retries_after_the_idle_time() {
 
 #[tokio::test(start_paused = true)]
 async fn a_peer_that_stops_reading_is_torn_down_by_the_send_hold_timer() {
-    let net = MemoryNetwork::new();
-    let mut incoming = fake_listener(&net);
-    let a = speaker_with_fake(&net, |_| {});
-    let mut fake = FakePeer::new(incoming.recv().await.expect("connection"));
-    fake.handshake(65099, 30).await;
-    until("established", || state(&a, ip(99)) == State::Established).await;
+    let (a, fake, _incoming) = established_with_fake(30).await;
     // More than the in-memory pipe holds, and the fake never reads again; it keeps
     // sending KEEPALIVEs so that our hold timer is happy.
     a.announce(hosts(200_000), RouteAttrs::default(), Target::All)
@@ -426,15 +283,15 @@ async fn a_peer_that_stops_reading_is_torn_down_by_the_send_hold_timer() {
         .expect("encode");
     let a2 = a.clone();
     let writer = tokio::spawn(async move {
-        while state(&a2, ip(99)) == State::Established {
+        while state(&a2, ip(FAKE)) == State::Established {
             if wr.write_all(&keepalive).await.is_err() {
                 return;
             }
             tokio::time::sleep(Duration::from_secs(5)).await;
         }
     });
-    until("torn down", || state(&a, ip(99)) != State::Established).await;
-    let p = a.peer(ip(99)).expect("peer");
+    until("torn down", || state(&a, ip(FAKE)) != State::Established).await;
+    let p = a.peer(ip(FAKE)).expect("peer");
     assert_eq!(
         p.last_error_sent.map(|n| n.code.to_wire()),
         Some((8, 0)),
@@ -446,13 +303,10 @@ async fn a_peer_that_stops_reading_is_torn_down_by_the_send_hold_timer() {
 #[tokio::test(start_paused = true)]
 async fn changing_one_peer_leaves_the_others_alone() {
     let net = MemoryNetwork::new();
-    let a = Speaker::start_in_memory(speaker_config(1, 65001), &net);
-    let b = Speaker::start_in_memory(speaker_config(2, 65002), &net);
-    let c = Speaker::start_in_memory(speaker_config(3, 65003), &net);
-    a.add_peer(peer(1, 65001, 2, 65002)).expect("add");
-    a.add_peer(peer(1, 65001, 3, 65003)).expect("add");
-    b.add_peer(peer(2, 65002, 1, 65001)).expect("add");
-    c.add_peer(peer(3, 65003, 1, 65001)).expect("add");
+    let (a, b) = speaker_pair(&net, |_| {}, |_| {});
+    let c = speaker(&net, 3);
+    a.add_peer(peer(1, 3)).expect("add");
+    c.add_peer(peer(3, 1)).expect("add");
     until("both up", || {
         state(&a, ip(2)) == State::Established && state(&a, ip(3)) == State::Established
     })
@@ -472,7 +326,7 @@ async fn changing_one_peer_leaves_the_others_alone() {
     })
     .await;
     // Adding and removing a peer touches no other session.
-    a.add_peer(peer(1, 65001, 4, 65004)).expect("add");
+    a.add_peer(peer(1, 4)).expect("add");
     a.remove_peer(ip(4)).await.expect("remove");
     a.announce(hosts(3), RouteAttrs::default(), Target::Peer(ip(3)))
         .await
@@ -512,14 +366,11 @@ async fn connections_from_unconfigured_addresses_are_closed_unread() {
 
 #[tokio::test(start_paused = true)]
 async fn enhanced_route_refresh_resends_the_table_between_borr_and_eorr() {
-    let net = MemoryNetwork::new();
-    let mut incoming = fake_listener(&net);
-    let a = speaker_with_fake(&net, |_| {});
+    let (a, mut fake, _incoming) = dialled_fake(|_| {}).await;
     a.announce(hosts(3), RouteAttrs::default(), Target::All)
         .await
         .expect("announce");
-    let mut fake = FakePeer::new(incoming.recv().await.expect("connection"));
-    fake.handshake(65099, 0).await;
+    fake.handshake(0).await;
     fake.recv_until(|m| matches!(m, Message::Update(u) if u.end_of_rib_family().is_some()))
         .await;
     fake.send(Message::RouteRefresh(bgp::wire::RouteRefresh::request(
@@ -550,19 +401,14 @@ async fn enhanced_route_refresh_resends_the_table_between_borr_and_eorr() {
         })
         .sum();
     assert_eq!(prefixes, 3);
-    let p = a.peer(ip(99)).expect("peer");
+    let p = a.peer(ip(FAKE)).expect("peer");
     assert_eq!((p.received.route_refresh, p.sent.route_refresh), (1, 2));
 }
 
 #[tokio::test(start_paused = true)]
 async fn garbage_from_a_peer_gets_a_notification_not_a_panic() {
-    let net = MemoryNetwork::new();
-    let mut incoming = fake_listener(&net);
-    let a = speaker_with_fake(&net, |_| {});
-    let mut fake = FakePeer::new(incoming.recv().await.expect("connection"));
-    let Some(Message::Open(_)) = fake.recv().await else {
-        panic!("expected OPEN")
-    };
+    let (a, mut fake, _incoming) = dialled_fake(|_| {}).await;
+    fake.expect_open().await;
     fake.wr.write_all(&[0x42; 40]).await.expect("write");
     let n = fake
         .recv_until(|m| matches!(m, Message::Notification(_)))
@@ -576,9 +422,9 @@ async fn garbage_from_a_peer_gets_a_notification_not_a_panic() {
         "Message Header Error / Connection Not Synchronized"
     );
     assert!(fake.recv().await.is_none(), "then the connection is closed");
-    until("idle", || state(&a, ip(99)) != State::OpenSent).await;
+    until("idle", || state(&a, ip(FAKE)) != State::OpenSent).await;
     assert_eq!(
-        a.peer(ip(99))
+        a.peer(ip(FAKE))
             .and_then(|p| p.last_error_sent)
             .map(|n| n.code.to_wire()),
         Some((1, 1))
@@ -602,62 +448,30 @@ async fn a_peer_added_with_its_routes_has_them_before_end_of_rib() {
     // Announcing a per-peer route after add_peer races the session: here the session wins
     // (the handshake is done before the announcement) and End-of-RIB goes out empty. A
     // graceful-restart helper flushes the routes it kept for us at that End-of-RIB.
-    let net = MemoryNetwork::new();
-    let mut incoming = fake_listener(&net);
-    let _a = speaker_with_fake(&net, |_| {});
-    let mut fake = FakePeer::new(incoming.recv().await.expect("connection"));
-    fake.handshake(65099, 0).await;
+    let (_a, mut fake, _incoming) = dialled_fake(|_| {}).await;
+    fake.handshake(0).await;
     assert_eq!(initial_table(&mut fake).await, 0);
 
     // Added with its routes, the peer's first End-of-RIB follows them, however fast the
     // session comes up.
     let net = MemoryNetwork::new();
     let mut incoming = fake_listener(&net);
-    let b = Speaker::start_in_memory(speaker_config(1, 65001), &net);
-    let mut p = peer(1, 65001, 99, 65099);
-    p.session.mode = bgp::session::ConnectMode::Active;
+    let b = speaker(&net, 1);
     let own = hosts(3)
         .into_iter()
         .map(|h| (h, RouteAttrs::default()))
         .collect();
-    b.add_peer_with_routes(p, own).expect("add peer");
+    b.add_peer_with_routes(fake_peer_config(|_| {}), own)
+        .expect("add peer");
     let mut fake = FakePeer::new(incoming.recv().await.expect("connection"));
-    fake.handshake(65099, 0).await;
+    fake.handshake(0).await;
     assert_eq!(initial_table(&mut fake).await, 3);
-}
-
-/// Answers the speaker's OPEN with one offering `caps` (AS 65099, hold 30 s), and waits
-/// for its KEEPALIVE: after it, the fake may send UPDATEs.
-async fn handshake_with(fake: &mut FakePeer, caps: Vec<Capability>) {
-    let Some(Message::Open(_)) = fake.recv().await else {
-        panic!("expected OPEN")
-    };
-    fake.send(Message::Open(Open::new(
-        65099,
-        30,
-        Ipv4Addr::new(10, 0, 0, 99),
-        caps,
-    )))
-    .await;
-    fake.send(Message::Keepalive).await;
-    fake.ctx.four_octet_as = true;
-    fake.recv_until(|m| matches!(m, Message::Keepalive)).await;
-}
-
-fn basic_caps() -> Vec<Capability> {
-    vec![
-        Capability::Multiprotocol(Family::IPV4_UNICAST),
-        Capability::FourOctetAs(65099),
-    ]
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_length_above_4096_without_extended_messages_is_refused_from_the_header_alone() {
-    let net = MemoryNetwork::new();
-    let mut incoming = fake_listener(&net);
-    let _a = speaker_with_fake(&net, |_| {});
-    let mut fake = FakePeer::new(incoming.recv().await.expect("connection"));
-    handshake_with(&mut fake, basic_caps()).await;
+    let (_a, mut fake, _incoming) = dialled_fake(|_| {}).await;
+    fake.handshake_offering(30, basic_capabilities()).await;
     // Only a header claiming 4,097 octets (RFC 4271 §6.1: Bad Message Length, data the
     // length field). The speaker once framed every connection with the 65,535 limit of
     // RFC 8654 and waited for the rest until its hold timer expired (4/0).
@@ -678,13 +492,10 @@ async fn a_length_above_4096_without_extended_messages_is_refused_from_the_heade
 
 #[tokio::test(start_paused = true)]
 async fn an_update_above_4096_is_accepted_once_extended_messages_are_negotiated() {
-    let net = MemoryNetwork::new();
-    let mut incoming = fake_listener(&net);
-    let a = speaker_with_fake(&net, |_| {});
-    let mut fake = FakePeer::new(incoming.recv().await.expect("connection"));
-    let mut caps = basic_caps();
+    let (a, mut fake, _incoming) = dialled_fake(|_| {}).await;
+    let mut caps = basic_capabilities();
     caps.push(Capability::ExtendedMessage);
-    handshake_with(&mut fake, caps).await;
+    fake.handshake_offering(30, caps).await;
     // Right after the speaker's KEEPALIVE: 1,000 /32s in one UPDATE of 5,043 octets.
     let attributes: &[u8] = &[
         0x40, 0x01, 0x01, 0x00, // ORIGIN IGP
@@ -708,22 +519,19 @@ async fn an_update_above_4096_is_accepted_once_extended_messages_are_negotiated(
     assert!(update.len() > 4096);
     fake.wr.write_all(&update).await.expect("write");
     until("1000 routes received", || {
-        a.peer(ip(99))
+        a.peer(ip(FAKE))
             .is_some_and(|p| p.nlri_received_total().announced == 1000)
     })
     .await;
-    let p = a.peer(ip(99)).expect("peer");
+    let p = a.peer(ip(FAKE)).expect("peer");
     assert_eq!(p.state, State::Established);
     assert!(p.last_error_sent.is_none(), "{:?}", p.last_error_sent);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_malformed_notification_closes_the_connection_without_a_notification_back() {
-    let net = MemoryNetwork::new();
-    let mut incoming = fake_listener(&net);
-    let a = speaker_with_fake(&net, |_| {});
-    let mut fake = FakePeer::new(incoming.recv().await.expect("connection"));
-    handshake_with(&mut fake, basic_caps()).await;
+    let (a, mut fake, _incoming) = dialled_fake(|_| {}).await;
+    fake.handshake_offering(30, basic_capabilities()).await;
     // A NOTIFICATION of length 20: the code but no subcode. RFC 4271 §6.4: the receiver
     // cannot report an error in a NOTIFICATION with one (the speaker once answered 1/2).
     let mut short = vec![0xff; 16];
@@ -735,6 +543,6 @@ async fn a_malformed_notification_closes_the_connection_without_a_notification_b
             "answered a NOTIFICATION with {m:?}"
         );
     }
-    until("idle", || state(&a, ip(99)) != State::Established).await;
-    assert!(a.peer(ip(99)).expect("peer").last_error_sent.is_none());
+    until("idle", || state(&a, ip(FAKE)) != State::Established).await;
+    assert!(a.peer(ip(FAKE)).expect("peer").last_error_sent.is_none());
 }

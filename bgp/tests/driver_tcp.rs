@@ -4,12 +4,15 @@
 //! the peer floods us with UPDATEs reaches it intact, followed by a FIN, never a RST; a
 //! router reconnecting while the speaker shuts down is refused, not accepted and reset.
 
+mod common;
+
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use bgp::driver::{PeerConfig, Speaker, SpeakerConfig, Target};
 use bgp::rib::{Prefix, RouteAttrs};
 use bgp::session::State;
+use common::speaker::until_within;
 use tokio::io::AsyncReadExt;
 
 fn config(addr: IpAddr, asn: u32, id: u8) -> SpeakerConfig {
@@ -37,17 +40,14 @@ fn peer_of(me: &Speaker, them: &Speaker) -> PeerConfig {
     p
 }
 
-async fn until(what: &str, mut f: impl FnMut() -> bool) {
-    for _ in 0..300 {
-        if f() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
+/// Waits (15 s of real time at most) until `f` holds.
+async fn until(what: &str, f: impl FnMut() -> bool) {
+    until_within(Duration::from_secs(15), what, f).await;
 }
 
-async fn pair(a_addr: &str, b_addr: &str, password: Option<&str>) -> (Speaker, Speaker) {
+/// Speakers A (AS 65001) at `a_addr` and B (AS 65002) at `b_addr`, each the other's peer
+/// ([`peer_of`]) with `tweak` applied to both configurations.
+async fn pair(a_addr: &str, b_addr: &str, tweak: impl Fn(&mut PeerConfig)) -> (Speaker, Speaker) {
     let a = Speaker::start(config(a_addr.parse().expect("ip"), 65001, 1))
         .await
         .expect("start a");
@@ -56,8 +56,8 @@ async fn pair(a_addr: &str, b_addr: &str, password: Option<&str>) -> (Speaker, S
         .expect("start b");
     let mut pa = peer_of(&a, &b);
     let mut pb = peer_of(&b, &a);
-    pa.transport.md5_password = password.map(String::from);
-    pb.transport.md5_password = password.map(String::from);
+    tweak(&mut pa);
+    tweak(&mut pb);
     a.add_peer(pa).expect("add");
     b.add_peer(pb).expect("add");
     (a, b)
@@ -65,7 +65,10 @@ async fn pair(a_addr: &str, b_addr: &str, password: Option<&str>) -> (Speaker, S
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_speakers_over_ipv4_loopback_with_md5_exchange_routes() {
-    let (a, b) = pair("127.0.0.11", "127.0.0.12", Some("s3cret")).await;
+    let (a, b) = pair("127.0.0.11", "127.0.0.12", |p| {
+        p.transport.md5_password = Some("s3cret".into());
+    })
+    .await;
     let b_addr = b.local_addrs()[0].ip();
     let a_addr = a.local_addrs()[0].ip();
     let vips: Vec<Prefix> = (0..5000u32)
@@ -97,7 +100,7 @@ async fn two_speakers_over_ipv4_loopback_with_md5_exchange_routes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_speakers_over_ipv6_loopback_exchange_ipv6_routes() {
-    let (a, b) = pair("::1", "::1", None).await;
+    let (a, b) = pair("::1", "::1", |_| {}).await;
     // Both on ::1, told apart by port: each speaker has one peer, ::1.
     let a_addr = a.local_addrs()[0].ip();
     let vips: Vec<Prefix> = (0..300u128)
@@ -139,19 +142,12 @@ async fn connections_from_strangers_are_closed_without_reading() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gtsm_on_both_ends_establishes_and_a_ttl_1_sender_is_dropped() {
     // Loopback keeps the TTL at what was sent: GTSM (255) passes, TTL 1 does not.
-    let a = Speaker::start(config("127.0.0.31".parse().expect("ip"), 65001, 1))
-        .await
-        .expect("a");
-    let b = Speaker::start(config("127.0.0.32".parse().expect("ip"), 65002, 2))
-        .await
-        .expect("b");
-    let mut pa = peer_of(&a, &b);
-    let mut pb = peer_of(&b, &a);
-    pa.transport.gtsm_hops = Some(1);
-    pb.transport.gtsm_hops = Some(1);
-    a.add_peer(pa.clone()).expect("add");
-    b.add_peer(pb).expect("add");
+    let (a, b) = pair("127.0.0.31", "127.0.0.32", |p| {
+        p.transport.gtsm_hops = Some(1)
+    })
+    .await;
     let b_addr = b.local_addrs()[0].ip();
+    let mut pa = a.peer_config(b_addr).expect("config");
     until("GTSM session", || {
         a.peer(b_addr)
             .is_some_and(|p| p.state == State::Established)
@@ -170,7 +166,7 @@ async fn gtsm_on_both_ends_establishes_and_a_ttl_1_sender_is_dropped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reset_peer_starts_a_new_session() {
-    let (a, b) = pair("127.0.0.41", "127.0.0.42", None).await;
+    let (a, b) = pair("127.0.0.41", "127.0.0.42", |_| {}).await;
     let b_addr = b.local_addrs()[0].ip();
     until("up", || {
         a.peer(b_addr)
