@@ -3,51 +3,32 @@
 //! the peer's table), one with a limit counts distinct paths exactly and ends the session
 //! at the first path over the limit.
 
+mod common;
+
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use bgp::rib::{NlriCounts, Tracking};
-use bgp::session::{
-    Action, ConnId, Direction, Event, MaxPrefix, PeerAs, Session, SessionConfig, State,
-};
+use bgp::session::{Action, Event, MaxPrefix, Session, SessionConfig, State};
 use bgp::wire::{
-    AttributeValue, CeaseSubcode, ErrorCode, Family, Ipv4Prefix, Ipv6Prefix, Message, MpReach,
-    MpUnreach, Nlri, Origin, PathAttribute, Update,
+    AttributeValue, Capability, CeaseSubcode, ErrorCode, Family, Ipv4Prefix, Ipv6Prefix, Message,
+    MpReach, MpUnreach, Nlri, Open, Origin, PathAttribute, Update,
 };
+use common::session::{C1, PEER_ID, config, established_with, msg};
 
-const C1: ConnId = ConnId(1);
-
+/// A session Established with a peer that negotiated IPv4 and IPv6 unicast.
 fn established(config: SessionConfig) -> Session {
-    let mut s = Session::new(config, 3);
-    s.handle(Event::ManualStart);
-    s.handle(Event::TcpConnected {
-        conn: C1,
-        direction: Direction::Outgoing,
-    });
-    let open = bgp::wire::Open::new(
+    let open = Open::new(
         65000,
         90,
-        Ipv4Addr::new(10, 0, 0, 9),
+        Ipv4Addr::from(PEER_ID),
         vec![
-            bgp::wire::Capability::Multiprotocol(Family::IPV4_UNICAST),
-            bgp::wire::Capability::Multiprotocol(Family::IPV6_UNICAST),
-            bgp::wire::Capability::FourOctetAs(65000),
+            Capability::Multiprotocol(Family::IPV4_UNICAST),
+            Capability::Multiprotocol(Family::IPV6_UNICAST),
+            Capability::FourOctetAs(65000),
         ],
     );
-    s.handle(Event::Message {
-        conn: C1,
-        message: Message::Open(open),
-    });
-    s.handle(Event::Message {
-        conn: C1,
-        message: Message::Keepalive,
-    });
-    assert_eq!(s.state(), State::Established);
-    s
-}
-
-fn config() -> SessionConfig {
-    SessionConfig::new(65001, PeerAs::Exact(65000), Ipv4Addr::new(10, 0, 0, 5))
+    established_with(config, open)
 }
 
 fn host(i: u32) -> Nlri<Ipv4Prefix> {
@@ -73,7 +54,7 @@ fn withdraw(range: std::ops::Range<u32>) -> Message {
 }
 
 fn feed(s: &mut Session, message: Message) -> Vec<Action> {
-    s.handle(Event::Message { conn: C1, message })
+    s.handle(msg(C1, message))
 }
 
 fn cease(actions: &[Action]) -> Option<(ErrorCode, Vec<u8>)> {
