@@ -234,6 +234,36 @@ pub struct EipStatus {
     /// pool hands out nothing new; a pool that already holds addresses keeps them. It is
     /// `True` with reason `FieldsIgnored` when the spec sets something Berth ignores (an
     /// `interface` on a bgp pool).
+    ///
+    /// Layer2 pools also carry `Layer2Answered`, written by the speakers (not the
+    /// controller): `True` (reason `Answered`) when every address Services hold has a live
+    /// owner, with how many nodes answer; `False` (reason `NotAnswered`) naming the addresses
+    /// nobody answers for. A list keyed by `type`, so each writer owns its own condition.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<crate::Condition>,
+    /// Berth, layer2 pools: which node answers for each address in use (`address: node`).
+    /// Written by one speaker (the first live candidate by name) when an owner changes, never
+    /// per heartbeat; every speaker computes the same owners from the heartbeats it hears.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub layer2_owners: BTreeMap<String, String>,
+    /// Berth, layer2 pools: each candidate node's own entry, written by its speaker when it
+    /// changes: the interface it answers on and its `InterfaceResolved` condition (`False`
+    /// with reason `InterfaceNotFound` or `NoRoute` when it cannot answer for this pool;
+    /// `True` with reason `SeveralInterfaces` when it chose one of several, saying which and
+    /// why).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub nodes_layer2_status: BTreeMap<String, NodeLayer2Status>,
+}
+
+/// Berth: one node's view of a layer2 pool, in `Eip.status.nodesLayer2Status`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeLayer2Status {
+    /// The interface this node answers on for the pool (absent: none found).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interface: Option<String>,
+    /// `InterfaceResolved`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<crate::Condition>,
 }

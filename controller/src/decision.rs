@@ -132,6 +132,26 @@ pub fn eip_status(status: &PoolStatus) -> EipStatus {
         ready: true,
         v4: status.v4,
         conditions: Vec::new(),
+        // The speakers' part (layer 2): never written by the controller.
+        ..EipStatus::default()
+    }
+}
+
+/// The part of an Eip's status the controller writes: without what the speakers write for
+/// layer 2 (`layer2Owners`, `nodesLayer2Status`, the `Layer2Answered` condition). Compare
+/// this, not the whole status, with a decision's status: the speakers' part is never the
+/// controller's to write, and must not make every reconcile look like a change.
+pub fn controller_part(status: &EipStatus) -> EipStatus {
+    EipStatus {
+        conditions: status
+            .conditions
+            .iter()
+            .filter(|c| c.type_ != api::condition::LAYER2_ANSWERED)
+            .cloned()
+            .collect(),
+        layer2_owners: std::collections::BTreeMap::new(),
+        nodes_layer2_status: std::collections::BTreeMap::new(),
+        ..status.clone()
     }
 }
 
@@ -180,5 +200,45 @@ mod api_count_tests {
         assert_eq!(eip_status(&status(256)).pool_size, 256);
         let json = serde_json::to_value(eip_status(&status(1 << 64))).expect("json");
         assert!(json["poolSize"].as_i64().is_some(), "{json}");
+    }
+}
+
+#[cfg(test)]
+mod speakers_part_tests {
+    use super::*;
+
+    /// What the speakers write for layer 2 is not the controller's: a status that differs
+    /// only there is no change for the controller (else every owner change the speakers
+    /// wrote made the controller apply its status again and log its conditions again).
+    #[test]
+    fn the_speakers_layer2_part_is_no_change_for_the_controller() {
+        let mine = EipStatus {
+            usage: 1,
+            pool_size: 4,
+            ready: true,
+            v4: true,
+            conditions: eip_conditions(None, &["interface is ignored".to_string()]),
+            ..EipStatus::default()
+        };
+        let mut read_back = mine.clone();
+        read_back.conditions.push(api::Condition {
+            type_: api::condition::LAYER2_ANSWERED.into(),
+            status: "True".into(),
+            reason: "Answered".into(),
+            message: "1 of 1 addresses answered".into(),
+            last_transition_time: "2026-01-01T00:00:00Z".into(),
+        });
+        read_back
+            .layer2_owners
+            .insert("10.0.0.1".into(), "node1".into());
+        read_back
+            .nodes_layer2_status
+            .insert("node1".into(), api::eip::NodeLayer2Status::default());
+        assert_ne!(read_back, mine);
+        assert_eq!(controller_part(&read_back), mine);
+        // The controller's own changes still count.
+        let mut changed = read_back.clone();
+        changed.usage = 2;
+        assert_ne!(controller_part(&changed), mine);
     }
 }

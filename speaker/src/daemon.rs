@@ -131,7 +131,11 @@ pub async fn run(
             let result = applier.apply(&want).await;
             if let Some(e) = &edge {
                 e.set(layer2::Input {
-                    plan: want.layer2.clone(),
+                    // Less the nodes that reported no interface for a pool (Kubernetes mode).
+                    plan: crate::status::layer2::without_unresolved(
+                        want.layer2.clone(),
+                        &state.eips,
+                    ),
                     api_reachable,
                 });
             }

@@ -3,7 +3,10 @@
 //! so each speaker owns only its own map key), on change and at most once per interval,
 //! each with a `Valid` condition that is `False` with the validation message when this node
 //! skips the object as invalid; and records events when a session goes up or down and when
-//! an object is skipped as invalid.
+//! an object is skipped as invalid. Layer 2's status (owner changes, layer2 Eips) is
+//! [`layer2`]'s, started from here.
+
+pub mod layer2;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -98,12 +101,18 @@ pub async fn run_status_writer(client: Client, node: String, shared: Arc<Shared>
     let conf_api: Api<DynamicObject> =
         Api::all_with(client.clone(), &ApiResource::erase::<BgpConf>(&()));
     let recorder = Recorder::new(
-        client,
+        client.clone(),
         Reporter {
             controller: "berth-speaker".into(),
             instance: Some(node.clone()),
         },
     );
+    tokio::spawn(layer2::run(
+        client.clone(),
+        node.clone(),
+        shared.clone(),
+        recorder.clone(),
+    ));
     let params = PatchParams::apply(&format!("berth-speaker-{node}")).force();
     let mut written: BTreeMap<String, serde_json::Value> = BTreeMap::new();
     let mut written_conf: Option<serde_json::Value> = None;

@@ -1,6 +1,9 @@
 //! This node's entries in `BgpPeer.status.nodesPeerStatus` and
 //! `BgpConf.status.nodesConfStatus`, in OpenELB's shapes, computed from the driver's
-//! session snapshots. Pure; writing them is `kube_status`'s job.
+//! session snapshots; and, in [`layer2`], what layer 2 reports (owner changes, the pool's
+//! condition, this node's interface). Pure; writing them is `kube_status`'s job.
+
+pub mod layer2;
 
 use std::collections::BTreeMap;
 

@@ -1,6 +1,6 @@
-//! The Kubernetes state source: one kube-runtime reflector per kind (this node only for
-//! Node; Secrets of the speaker's own namespace only), and a `ClusterState` rebuilt from
-//! the reflectors' stores and published after every change, once every store has done its
+//! The Kubernetes state source: one kube-runtime reflector per kind (every Node, which
+//! layer 2's candidates need; Secrets of the speaker's own namespace only), and a
+//! `ClusterState` rebuilt from the reflectors' stores and published after every change, once every store has done its
 //! initial list.
 //!
 //! Footprint: each object is kept once, in its store, with the fields no decision reads
@@ -175,14 +175,18 @@ impl Stores {
 }
 
 /// Watches the cluster and publishes a state after every change, until `tx` has no
-/// receiver. `namespace` is the speaker's own (where its Secrets are read).
-pub async fn run_kube(client: Client, node_name: String, namespace: String, tx: StateSender) {
+/// receiver. `namespace` is the speaker's own (where its Secrets are read); `_node_name`
+/// is this node's, unused since every Node is watched.
+pub async fn run_kube(client: Client, _node_name: String, namespace: String, tx: StateSender) {
     let changed = Arc::new(Notify::new());
     let all = watcher::Config::default();
     let stores = Stores {
+        // Every Node, not only this one: layer 2 chooses one owner per address among the
+        // candidate nodes and sends heartbeats to their InternalIPs, so every node must see
+        // the same set of Nodes (with this node alone, each node owned every address).
         nodes: reflect(
             Api::<Node>::all(client.clone()),
-            watcher::Config::default().fields(&format!("metadata.name={node_name}")),
+            all.clone(),
             changed.clone(),
         ),
         services: reflect(Api::all(client.clone()), all.clone(), changed.clone()),
