@@ -10,7 +10,8 @@ mod common;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use bgp::driver::{MemoryNetwork, Target};
+use bgp::driver::network::Connection;
+use bgp::driver::{MemoryNetwork, Speaker, Target};
 use bgp::rib::RouteAttrs;
 use bgp::session::{MaxPrefix, State};
 use bgp::wire::{
@@ -23,7 +24,34 @@ use common::speaker::{
     speaker_with_fake, state, until,
 };
 use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc::Receiver;
 use tokio::time::Instant;
+
+/// How many prefixes the fake got announced before the first End-of-RIB.
+async fn initial_table(fake: &mut FakePeer) -> usize {
+    let mut announced = 0;
+    loop {
+        match fake.recv().await.expect("connection closed") {
+            Message::Update(u) if u.end_of_rib_family().is_some() => return announced,
+            Message::Update(u) => announced += u.nlri.len(),
+            _ => {}
+        }
+    }
+}
+
+/// A speaker announcing `n` host routes to every peer, and the fake past the handshake (hold
+/// time 0: no KEEPALIVEs needed while a test watches) and past the initial table, which
+/// held the `n` routes.
+async fn fake_past_the_initial_table(n: u32) -> (Speaker, FakePeer, Receiver<Connection>) {
+    let (a, mut fake, incoming) = dialled_fake(|_| {}).await;
+    a.announce(hosts(n), RouteAttrs::default(), Target::All)
+        .await
+        .expect("announce");
+    fake.handshake(0).await;
+    let held = initial_table(&mut fake).await;
+    assert_eq!(u32::try_from(held).ok(), Some(n), "the initial table");
+    (a, fake, incoming)
+}
 
 #[tokio::test(start_paused = true)]
 async fn two_speakers_peer_and_exchange_routes() {
@@ -171,15 +199,7 @@ async fn failed_sessions_reconnect_with_growing_back_off() {
 
 #[tokio::test(start_paused = true)]
 async fn graceful_shutdown_marks_routes_waits_and_ceases_with_a_message() {
-    let (a, mut fake, _incoming) = dialled_fake(|_| {}).await;
-    a.announce(hosts(5), RouteAttrs::default(), Target::All)
-        .await
-        .expect("announce");
-    // Hold time 0: no keepalives needed while the test watches the drain.
-    fake.handshake(0).await;
-    // Initial table, then End-of-RIB.
-    fake.recv_until(|m| matches!(m, Message::Update(u) if u.end_of_rib_family().is_some()))
-        .await;
+    let (a, mut fake, _incoming) = fake_past_the_initial_table(5).await;
     let started = Instant::now();
     let shutdown = tokio::spawn({
         let a = a.clone();
@@ -366,13 +386,7 @@ async fn connections_from_unconfigured_addresses_are_closed_unread() {
 
 #[tokio::test(start_paused = true)]
 async fn enhanced_route_refresh_resends_the_table_between_borr_and_eorr() {
-    let (a, mut fake, _incoming) = dialled_fake(|_| {}).await;
-    a.announce(hosts(3), RouteAttrs::default(), Target::All)
-        .await
-        .expect("announce");
-    fake.handshake(0).await;
-    fake.recv_until(|m| matches!(m, Message::Update(u) if u.end_of_rib_family().is_some()))
-        .await;
+    let (a, mut fake, _incoming) = fake_past_the_initial_table(3).await;
     fake.send(Message::RouteRefresh(bgp::wire::RouteRefresh::request(
         Family::IPV4_UNICAST,
     )))
@@ -429,18 +443,6 @@ async fn garbage_from_a_peer_gets_a_notification_not_a_panic() {
             .map(|n| n.code.to_wire()),
         Some((1, 1))
     );
-}
-
-/// How many prefixes the fake got announced before the first End-of-RIB.
-async fn initial_table(fake: &mut FakePeer) -> usize {
-    let mut announced = 0;
-    loop {
-        match fake.recv().await.expect("connection closed") {
-            Message::Update(u) if u.end_of_rib_family().is_some() => return announced,
-            Message::Update(u) => announced += u.nlri.len(),
-            _ => {}
-        }
-    }
 }
 
 #[tokio::test(start_paused = true)]

@@ -63,6 +63,20 @@ async fn pair(a_addr: &str, b_addr: &str, tweak: impl Fn(&mut PeerConfig)) -> (S
     (a, b)
 }
 
+/// Announces `vips` from `a` to every peer and waits until `b` has received them all.
+async fn announce_until_received(a: &Speaker, b: &Speaker, vips: Vec<Prefix>) {
+    let count = u64::try_from(vips.len()).expect("count");
+    let a_addr = a.local_addrs()[0].ip();
+    a.announce(vips, RouteAttrs::default(), Target::All)
+        .await
+        .expect("announce");
+    until("routes at b", || {
+        b.peer(a_addr)
+            .is_some_and(|p| p.nlri_received_total().announced == count)
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_speakers_over_ipv4_loopback_with_md5_exchange_routes() {
     let (a, b) = pair("127.0.0.11", "127.0.0.12", |p| {
@@ -71,17 +85,8 @@ async fn two_speakers_over_ipv4_loopback_with_md5_exchange_routes() {
     .await;
     let b_addr = b.local_addrs()[0].ip();
     let a_addr = a.local_addrs()[0].ip();
-    let vips: Vec<Prefix> = (0..5000u32)
-        .map(|i| Prefix::host(Ipv4Addr::from(0xC633_0000 + i).into()))
-        .collect();
-    a.announce(vips, RouteAttrs::default(), Target::All)
-        .await
-        .expect("announce");
-    until("routes at b", || {
-        b.peer(a_addr)
-            .is_some_and(|p| p.nlri_received_total().announced == 5000)
-    })
-    .await;
+    let vips = (0..5000u32).map(|i| Prefix::host(Ipv4Addr::from(0xC633_0000 + i).into()));
+    announce_until_received(&a, &b, vips.collect()).await;
     let p = a.peer(b_addr).expect("peer");
     assert_eq!(p.state, State::Established);
     assert_eq!(p.prefixes_advertised, 5000);
@@ -103,17 +108,9 @@ async fn two_speakers_over_ipv6_loopback_exchange_ipv6_routes() {
     let (a, b) = pair("::1", "::1", |_| {}).await;
     // Both on ::1, told apart by port: each speaker has one peer, ::1.
     let a_addr = a.local_addrs()[0].ip();
-    let vips: Vec<Prefix> = (0..300u128)
-        .map(|i| Prefix::host(std::net::Ipv6Addr::from(0x2001_0db8_u128 << 96 | i).into()))
-        .collect();
-    a.announce(vips, RouteAttrs::default(), Target::All)
-        .await
-        .expect("announce");
-    until("routes at b", || {
-        b.peer(a_addr)
-            .is_some_and(|p| p.nlri_received_total().announced == 300)
-    })
-    .await;
+    let vips = (0..300u128)
+        .map(|i| Prefix::host(std::net::Ipv6Addr::from(0x2001_0db8_u128 << 96 | i).into()));
+    announce_until_received(&a, &b, vips.collect()).await;
     let n = b
         .peer(a_addr)
         .and_then(|p| p.negotiated)

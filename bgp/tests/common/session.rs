@@ -58,15 +58,36 @@ pub fn msg(conn: ConnId, message: Message) -> Event {
     Event::Message { conn, message }
 }
 
+/// The event of connection `conn` coming up, dialled by the peer.
+pub fn incoming(conn: ConnId) -> Event {
+    Event::TcpConnected {
+        conn,
+        direction: Direction::Incoming,
+    }
+}
+
+/// The event of connection `conn` coming up, dialled by us.
+pub fn outgoing(conn: ConnId) -> Event {
+    Event::TcpConnected {
+        conn,
+        direction: Direction::Outgoing,
+    }
+}
+
+/// The event of a manual stop saying `message`; `hard` asks for RFC 8538's Hard Reset.
+pub fn manual_stop(message: &str, hard: bool) -> Event {
+    Event::ManualStop {
+        message: message.into(),
+        hard,
+    }
+}
+
 /// A session with `config`, started, whose outgoing connection C1 is up: OpenSent, our
 /// OPEN sent.
 pub fn open_sent_with(config: SessionConfig) -> Session {
     let mut s = Session::new(config, 1);
     s.handle(Event::ManualStart);
-    s.handle(Event::TcpConnected {
-        conn: C1,
-        direction: Direction::Outgoing,
-    });
+    s.handle(outgoing(C1));
     s
 }
 

@@ -3,12 +3,12 @@
 
 use std::net::Ipv4Addr;
 
-use bgp::session::{Action, Direction, Event, Session, State};
+use bgp::session::{Action, Session, State};
 use bgp::wire::{CeaseSubcode, ErrorCode, Message};
 
 use crate::common::session::{
-    C1, C2, PEER_ID, closed, config, established, msg, notification, open_sent_with, peer_open,
-    sent,
+    C1, C2, PEER_ID, closed, config, established, incoming, msg, notification, open_sent_with,
+    peer_open, sent,
 };
 
 /// Both connections reach OpenSent; C1 gets its OPEN first (OpenConfirm), then C2 does.
@@ -16,10 +16,7 @@ fn collide(local_id: Ipv4Addr, peer_id: [u8; 4]) -> (Session, Vec<Action>) {
     let mut c = config();
     c.router_id = local_id;
     let mut s = open_sent_with(c);
-    s.handle(Event::TcpConnected {
-        conn: C2,
-        direction: Direction::Incoming,
-    });
+    s.handle(incoming(C2));
     s.handle(msg(C1, Message::Open(peer_open(peer_id, 90))));
     let a = s.handle(msg(C2, Message::Open(peer_open(peer_id, 90))));
     (s, a)
@@ -56,10 +53,7 @@ fn collision_with_lower_local_id_keeps_the_peers_connection() {
 #[test]
 fn a_connection_colliding_with_an_established_one_is_closed() {
     let mut s = established(90);
-    let a = s.handle(Event::TcpConnected {
-        conn: C2,
-        direction: Direction::Incoming,
-    });
+    let a = s.handle(incoming(C2));
     assert_eq!(a, vec![Action::Close { conn: C2 }]);
     assert_eq!(s.established_conn(), Some(C1));
 }

@@ -5,10 +5,12 @@
 
 use std::time::Duration;
 
-use bgp::session::{Action, ConnectMode, Direction, DownReason, Event, Session, State, Timer};
+use bgp::session::{Action, ConnectMode, DownReason, Event, Session, State, Timer};
 use bgp::wire::{Capability, Message};
 
-use crate::common::session::{C1, C2, LOCAL_ID, closed, config, established, sent, timer};
+use crate::common::session::{
+    C1, C2, LOCAL_ID, closed, config, established, incoming, outgoing, sent, timer,
+};
 
 #[test]
 fn idle_manual_start_dials_with_a_jittered_connect_retry() {
@@ -34,10 +36,7 @@ fn passive_start_waits_in_active_without_dialling() {
     assert!(!a.contains(&Action::Connect));
     let a = s.handle(Event::TimerExpired(Timer::ConnectRetry));
     assert!(!a.contains(&Action::Connect), "passive never connects");
-    let a = s.handle(Event::TcpConnected {
-        conn: C1,
-        direction: Direction::Incoming,
-    });
+    let a = s.handle(incoming(C1));
     assert!(matches!(sent(&a, C1).as_slice(), [Message::Open(_)]));
     assert_eq!(s.state(), State::OpenSent);
 }
@@ -67,10 +66,7 @@ fn failed_dial_goes_active_and_connect_retry_dials_again() {
 fn connection_up_sends_open_with_large_hold_timer() {
     let mut s = Session::new(config(), 1);
     s.handle(Event::ManualStart);
-    let a = s.handle(Event::TcpConnected {
-        conn: C1,
-        direction: Direction::Outgoing,
-    });
+    let a = s.handle(outgoing(C1));
     let Some(Message::Open(open)) = sent(&a, C1).into_iter().next() else {
         panic!("no OPEN")
     };
@@ -90,19 +86,13 @@ fn connection_up_sends_open_with_large_hold_timer() {
 #[test]
 fn idle_refuses_connections_and_active_mode_refuses_incoming() {
     let mut s = Session::new(config(), 1);
-    let a = s.handle(Event::TcpConnected {
-        conn: C1,
-        direction: Direction::Incoming,
-    });
+    let a = s.handle(incoming(C1));
     assert_eq!(a, vec![Action::Close { conn: C1 }]);
     let mut c = config();
     c.mode = ConnectMode::Active;
     let mut s = Session::new(c, 1);
     s.handle(Event::ManualStart);
-    let a = s.handle(Event::TcpConnected {
-        conn: C1,
-        direction: Direction::Incoming,
-    });
+    let a = s.handle(incoming(C1));
     assert!(closed(&a, C1));
     assert!(sent(&a, C1).is_empty());
 }
@@ -111,10 +101,7 @@ fn idle_refuses_connections_and_active_mode_refuses_incoming() {
 fn tcp_failure_in_open_sent_goes_idle_and_restarts_later() {
     let mut s = Session::new(config(), 1);
     s.handle(Event::ManualStart);
-    s.handle(Event::TcpConnected {
-        conn: C1,
-        direction: Direction::Incoming,
-    });
+    s.handle(incoming(C1));
     let a = s.handle(Event::TcpClosed { conn: C1 });
     assert_eq!(s.state(), State::Idle);
     assert!(timer(&a, Timer::IdleHold).is_some());
@@ -137,19 +124,13 @@ fn the_peer_connecting_during_idle_hold_restarts_the_session() {
     let mut s = established(90);
     s.handle(Event::TcpClosed { conn: C1 });
     assert_eq!(s.state(), State::Idle);
-    let a = s.handle(Event::TcpConnected {
-        conn: C2,
-        direction: Direction::Incoming,
-    });
+    let a = s.handle(incoming(C2));
     assert!(matches!(sent(&a, C2).as_slice(), [Message::Open(_)]));
     assert!(a.contains(&Action::StopTimer(Timer::IdleHold)));
     assert_eq!(s.state(), State::OpenSent);
     // A late result of a cancelled dial is still refused in Idle.
     let mut s = established(90);
     s.handle(Event::TcpClosed { conn: C1 });
-    let a = s.handle(Event::TcpConnected {
-        conn: C2,
-        direction: Direction::Outgoing,
-    });
+    let a = s.handle(outgoing(C2));
     assert_eq!(a, vec![Action::Close { conn: C2 }]);
 }

@@ -12,8 +12,8 @@ use bgp::wire::{
 };
 
 use crate::common::session::{
-    C1, C2, PEER_ID, closed, established, failures, msg, notification, open_confirm, open_sent,
-    peer_open,
+    C1, C2, PEER_ID, closed, established, failures, manual_stop, msg, notification, open_confirm,
+    open_sent, peer_open,
 };
 
 #[test]
@@ -148,9 +148,6 @@ fn a_connection_that_fails_before_established_says_why_once() {
     let mut s = established(90);
     assert!(failures(&s.handle(Event::TcpClosed { conn: C1 })).is_empty());
     let mut s = open_sent();
-    let a = s.handle(Event::ManualStop {
-        message: String::new(),
-        hard: false,
-    });
+    let a = s.handle(manual_stop("", false));
     assert!(failures(&a).is_empty(), "{a:?}");
 }

@@ -6,23 +6,20 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use bgp::session::{Action, Direction, Event, MaxPrefix, Session, State, Timer};
+use bgp::session::{Action, Event, MaxPrefix, Session, State, Timer};
 use bgp::wire::{
     CeaseSubcode, ErrorCode, Family, GracefulRestart, Ipv4Prefix, Message, Nlri, Update,
 };
 
 use crate::common::session::{
-    C1, C2, PEER_ID, closed, config, established, established_with, msg, notification, open_sent,
-    peer_open, peer_open_with_graceful_restart, timer,
+    C1, C2, PEER_ID, closed, config, established, established_with, incoming, manual_stop, msg,
+    notification, open_sent, peer_open, peer_open_with_graceful_restart, timer,
 };
 
 #[test]
 fn manual_stop_sends_administrative_shutdown_with_message_and_stays_idle() {
     let mut s = established(90);
-    let a = s.handle(Event::ManualStop {
-        hard: true,
-        message: "maintenance".into(),
-    });
+    let a = s.handle(manual_stop("maintenance", true));
     let n = notification(&a, C1).expect("cease");
     assert_eq!(
         n.code,
@@ -43,19 +40,13 @@ fn manual_stop_sends_administrative_shutdown_with_message_and_stays_idle() {
 fn manual_stop_in_connect_cancels_the_attempt_and_in_open_sent_ceases() {
     let mut s = Session::new(config(), 1);
     s.handle(Event::ManualStart);
-    let a = s.handle(Event::ManualStop {
-        message: String::new(),
-        hard: false,
-    });
+    let a = s.handle(manual_stop("", false));
     assert!(a.contains(&Action::CancelConnect));
     assert!(a.contains(&Action::StopTimer(Timer::ConnectRetry)));
     assert_eq!(s.state(), State::Idle);
 
     let mut s = open_sent();
-    let a = s.handle(Event::ManualStop {
-        message: String::new(),
-        hard: false,
-    });
+    let a = s.handle(manual_stop("", false));
     let n = notification(&a, C1).expect("cease");
     assert_eq!(
         n.code,
@@ -72,10 +63,7 @@ fn manual_stop_in_connect_cancels_the_attempt_and_in_open_sent_ceases() {
 fn hard_stop_with_the_n_bit_negotiated_wraps_the_cease_in_a_hard_reset() {
     let open = peer_open_with_graceful_restart(GracefulRestart::NOTIFICATION);
     let mut s = established_with(config(), open);
-    let a = s.handle(Event::ManualStop {
-        message: "bye".into(),
-        hard: true,
-    });
+    let a = s.handle(manual_stop("bye", true));
     let n = notification(&a, C1).expect("notification");
     assert_eq!(n.code, ErrorCode::Cease(CeaseSubcode::HardReset));
     assert_eq!(n.data, [&[6u8, 2, 3][..], b"bye"].concat());
@@ -93,10 +81,7 @@ fn a_restart_close_without_the_peers_n_bit_sends_no_notification() {
     // RFC 4724 §4: a helper keeps the routes only when the session ends without a
     // NOTIFICATION; without RFC 8538's N-bit (BIRD 2.0), a Cease makes it drop them.
     let mut s = established_with_peer_gr(Some(0));
-    let a = s.handle(Event::ManualStop {
-        message: "restarting".into(),
-        hard: false,
-    });
+    let a = s.handle(manual_stop("restarting", false));
     assert_eq!(notification(&a, C1), None, "{a:?}");
     assert!(closed(&a, C1));
     assert_eq!(s.state(), State::Idle);
@@ -106,10 +91,7 @@ fn a_restart_close_without_the_peers_n_bit_sends_no_notification() {
 fn a_restart_close_with_the_n_bit_or_without_graceful_restart_sends_a_cease() {
     for gr in [Some(GracefulRestart::NOTIFICATION), None] {
         let mut s = established_with_peer_gr(gr);
-        let a = s.handle(Event::ManualStop {
-            message: "restarting".into(),
-            hard: false,
-        });
+        let a = s.handle(manual_stop("restarting", false));
         let n = notification(&a, C1).expect("cease");
         assert_eq!(
             n.code,
@@ -161,10 +143,7 @@ fn max_prefix_hold_down_refuses_the_peer_until_it_ends() {
     };
     s.handle(msg(C1, Message::Update(update)));
     assert_eq!(s.state(), State::Idle);
-    let a = s.handle(Event::TcpConnected {
-        conn: C2,
-        direction: Direction::Incoming,
-    });
+    let a = s.handle(incoming(C2));
     assert_eq!(a, vec![Action::Close { conn: C2 }]);
     let a = s.handle(Event::TimerExpired(Timer::IdleHold));
     assert!(a.contains(&Action::Connect));

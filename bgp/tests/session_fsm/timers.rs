@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
-use bgp::session::{Action, Direction, DownReason, Event, State, Timer};
+use bgp::session::{Action, DownReason, Event, State, Timer};
 use bgp::wire::{ErrorCode, Family, Message, Update};
 
 use crate::common::session::{
-    C1, C2, PEER_ID, closed, established, msg, notification, open_confirm, open_sent, peer_open,
-    sent, timer,
+    C1, C2, PEER_ID, closed, established, msg, notification, open_confirm, open_sent, outgoing,
+    peer_open, sent, timer,
 };
 
 #[test]
@@ -47,10 +47,7 @@ fn hold_timer_expiry_notifies_goes_idle_and_restarts_with_backoff() {
     // Automatic restart, then a second failure before Established doubles the idle hold.
     let a = s.handle(Event::TimerExpired(Timer::IdleHold));
     assert!(a.contains(&Action::Connect));
-    s.handle(Event::TcpConnected {
-        conn: C2,
-        direction: Direction::Outgoing,
-    });
+    s.handle(outgoing(C2));
     let a = s.handle(Event::TcpClosed { conn: C2 });
     assert_eq!(timer(&a, Timer::IdleHold), Some(Duration::from_secs(2)));
     assert_eq!(s.state(), State::Idle);
