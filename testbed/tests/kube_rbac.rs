@@ -288,6 +288,31 @@ fn every_granted_verb_is_used_and_no_request_is_refused() {
     })
     .unwrap_or_else(|e| panic!("{e}: {}", cluster.pool_status()));
 
+    // Layer 2: a layer2 pool and a Service of it with a ready endpoint on n1. The speaker
+    // writes its own entry of the pool and, as its only live member, the pool's owners and
+    // Layer2Answered condition (eips/status patch).
+    cluster
+        .cp
+        .apply(&format!(
+            "apiVersion: network.kubesphere.io/v1alpha2\nkind: Eip\nmetadata: {{name: l2}}\n\
+             spec: {{address: 10.99.0.200-10.99.0.201, protocol: layer2, interface: mgmt}}\n---\n\
+             {}---\n\
+             apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  namespace: {APP_NS}\n  \
+             name: l2-web-1\n  labels: {{kubernetes.io/service-name: l2-web}}\naddressType: IPv4\n\
+             ports: [{{port: 8080, protocol: TCP}}]\n\
+             endpoints:\n- addresses: [10.244.1.5]\n  nodeName: n1\n  conditions: {{ready: true}}\n",
+            service_in_pool("l2-web", "l2")
+        ))
+        .unwrap();
+    testbed::wait::until("the layer2 pool's owners in its status", TIMEOUT, || {
+        let eip = cluster.get("/apis/network.kubesphere.io/v1alpha2/eips/l2");
+        Ok(eip
+            .filter(|e| e["status"]["layer2Owners"].as_object().is_some_and(|o| !o.is_empty()))
+            .map(|_| ()))
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", speaker.log_tail()));
+    wait_audited(&cluster, "berth-speaker", "patch", "eips/status", 2);
+
     // The same Event twice on one object: kube's Recorder patches the first into a series.
     // A Service asking for a pool that does not exist fails; touching it fails it again.
     cluster
@@ -342,6 +367,7 @@ fn every_granted_verb_is_used_and_no_request_is_refused() {
     cluster.delete_service("before");
     cluster.delete_service("lost");
     cluster.delete_service("third");
+    cluster.delete_service("l2-web");
     cluster
         .cp
         .kubectl(&["delete", "eip", "pool", "--wait=false"])

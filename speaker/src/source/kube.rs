@@ -1,7 +1,7 @@
 //! The Kubernetes state source: one kube-runtime reflector per kind (every Node, which
 //! layer 2's candidates need; Secrets of the speaker's own namespace only), and a
-//! `ClusterState` rebuilt from the reflectors' stores and published after every change, once every store has done its
-//! initial list.
+//! `ClusterState` rebuilt from the reflectors' stores and published after every change, once
+//! every store has done its initial list.
 //!
 //! Footprint: each object is kept once, in its store, with the fields no decision reads
 //! removed as it arrives ([`slim`]); a published state shares the stores' objects (`Arc`), so
