@@ -1,0 +1,43 @@
+//! One VIP's next hops in the routers' kernel FIBs: read through rtnetlink inside each
+//! router's namespace, polled until a gateway has left (or come back to) the route.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use ipnetwork::IpNetwork;
+use testbed::Netns;
+
+use crate::whole::probe::now_ns;
+
+/// The gateways of the route to `prefix` in `netns`'s FIB (empty without one).
+pub fn gateways(netns: &Netns, prefix: IpNetwork) -> BTreeSet<IpAddr> {
+    netns
+        .fib()
+        .map(|fib| fib.gateways(prefix))
+        .unwrap_or_default()
+}
+
+/// Polls every `period` until, in every router `routers[i]`, `gateway[i]` is in the route to
+/// `prefix` (`present`) or not (`!present`); returns when each router first got there (ns
+/// since the epoch), `None` for a router that did not within `timeout`.
+pub fn wait_gateway(
+    routers: &[&Netns],
+    prefix: IpNetwork,
+    gateway: &[IpAddr],
+    present: bool,
+    period: Duration,
+    timeout: Duration,
+) -> Vec<Option<u64>> {
+    let deadline = Instant::now() + timeout;
+    let mut seen: Vec<Option<u64>> = vec![None; routers.len()];
+    while Instant::now() < deadline && seen.iter().any(Option::is_none) {
+        for (i, router) in routers.iter().enumerate() {
+            if seen[i].is_none() && gateways(router, prefix).contains(&gateway[i]) == present {
+                seen[i] = Some(now_ns());
+            }
+        }
+        std::thread::sleep(period);
+    }
+    seen
+}
