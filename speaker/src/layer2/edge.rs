@@ -252,7 +252,8 @@ impl State {
             if !member && !self.answered.contains(ip) {
                 continue;
             }
-            let index = link::resolve(handle, &vip.interface, *ip, &self.links).await;
+            let resolution = link::resolve_detailed(handle, &vip.interface, *ip, &self.links).await;
+            let index = resolution.index();
             if index.is_none() {
                 let what = match &vip.interface {
                     Interface::Named(n) => format!("interface {n}"),
@@ -262,6 +263,14 @@ impl State {
                 problems.push(format!(
                     "Eip {}: this node has no {what}: it does not answer for {ip}",
                     vip.pool
+                ));
+            }
+            // Several candidate interfaces: which one and why (`berthctl layer2` shows it).
+            if let link::Resolution::Several { name, all, .. } = &resolution {
+                problems.push(format!(
+                    "Eip {}: several interfaces qualify ({}): {ip} is answered on {name}, the first by name",
+                    vip.pool,
+                    all.join(", ")
                 ));
             }
             resolved.insert(*ip, index);
