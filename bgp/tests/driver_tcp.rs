@@ -183,6 +183,21 @@ async fn reset_peer_starts_a_new_session() {
     );
 }
 
+/// The OPEN of a router at 127.0.0.`last` (AS 65002, identifier 10.0.0.`last`, hold time
+/// 90 s, IPv4 unicast and four-octet AS numbers).
+fn router_open(last: u8) -> bgp::wire::Message {
+    use bgp::wire::{Capability, Family, Message, Open};
+    Message::Open(Open::new(
+        65002,
+        90,
+        Ipv4Addr::new(10, 0, 0, last),
+        vec![
+            Capability::Multiprotocol(Family::IPV4_UNICAST),
+            Capability::FourOctetAs(65002),
+        ],
+    ))
+}
+
 /// A router's immediate reconnect while the speaker shuts down must be refused by the
 /// kernel (the listener is closed before any session ends), not accepted into the
 /// listen backlog and reset when the process goes: a router that sees the handshake
@@ -190,7 +205,7 @@ async fn reset_peer_starts_a_new_session() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reconnect_during_shutdown_is_refused_not_accepted_then_reset() {
     use bgp::session::ConnectMode;
-    use bgp::wire::{Capability, Context, Family, Message, Open, frame};
+    use bgp::wire::{Context, Message, frame};
     use tokio::io::AsyncWriteExt;
 
     let speaker = Speaker::start(config("127.0.0.61".parse().expect("ip"), 65001, 1))
@@ -217,15 +232,7 @@ async fn a_reconnect_during_shutdown_is_refused_not_accepted_then_reset() {
 
     // The router's session, Established.
     let mut stream = connect().await.expect("connect");
-    let open = Message::Open(Open::new(
-        65002,
-        90,
-        Ipv4Addr::new(10, 0, 0, 62),
-        vec![
-            Capability::Multiprotocol(Family::IPV4_UNICAST),
-            Capability::FourOctetAs(65002),
-        ],
-    ));
+    let open = router_open(62);
     let plain = Context::default();
     stream
         .write_all(&open.to_bytes(&plain).expect("encode"))
@@ -298,8 +305,8 @@ struct FloodOutcome {
 /// our stream; then stops writing and closes its side.
 async fn flood_until_notified(speaker: std::net::SocketAddr, local: IpAddr) -> FloodOutcome {
     use bgp::wire::{
-        AsPath, AttributeValue, Capability, Context, Family, Ipv4Prefix, Message, Nlri, Open,
-        Origin, PathAttribute, Update, frame,
+        AsPath, AttributeValue, Context, Ipv4Prefix, Message, Nlri, Origin, PathAttribute, Update,
+        frame,
     };
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -312,15 +319,7 @@ async fn flood_until_notified(speaker: std::net::SocketAddr, local: IpAddr) -> F
     let stream = socket.connect(speaker).await.expect("connect");
     let (mut rd, mut wr) = stream.into_split();
     let plain = Context::default();
-    let open = Message::Open(Open::new(
-        65002,
-        90,
-        Ipv4Addr::new(10, 0, 0, 52),
-        vec![
-            Capability::Multiprotocol(Family::IPV4_UNICAST),
-            Capability::FourOctetAs(65002),
-        ],
-    ));
+    let open = router_open(52);
     wr.write_all(&open.to_bytes(&plain).expect("encode"))
         .await
         .expect("write OPEN");

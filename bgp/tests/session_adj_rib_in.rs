@@ -9,12 +9,12 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use bgp::rib::{NlriCounts, Tracking};
-use bgp::session::{Action, Event, MaxPrefix, Session, SessionConfig, State};
+use bgp::session::{Action, Event, Session, SessionConfig, State};
 use bgp::wire::{
     AttributeValue, Capability, CeaseSubcode, ErrorCode, Family, Ipv4Prefix, Ipv6Prefix, Message,
     MpReach, MpUnreach, Nlri, Open, Origin, PathAttribute, Update,
 };
-use common::session::{C1, PEER_ID, config, established_with, msg};
+use common::session::{C1, PEER_ID, config, config_with_max_prefix, established_with, msg};
 
 /// A session Established with a peer that negotiated IPv4 and IPv6 unicast.
 fn established(config: SessionConfig) -> Session {
@@ -95,11 +95,7 @@ fn without_a_limit_ten_thousand_announcements_leave_no_entry_and_no_claimed_coun
 
 #[test]
 fn with_a_limit_replacements_and_withdrawals_are_counted_exactly_per_family() {
-    let mut c = config();
-    c.max_prefix = Some(MaxPrefix {
-        limit: 1_000,
-        restart_after: None,
-    });
+    let c = config_with_max_prefix(1_000, None);
     let mut s = established(c);
     assert_eq!(s.received().tracking(), Tracking::Paths);
     feed(&mut s, announce(0..10));
@@ -170,11 +166,7 @@ fn with_a_limit_replacements_and_withdrawals_are_counted_exactly_per_family() {
 
 #[test]
 fn max_prefix_fires_at_the_limit_plus_one_distinct_path_not_before() {
-    let mut c = config();
-    c.max_prefix = Some(MaxPrefix {
-        limit: 100,
-        restart_after: Some(Duration::from_secs(60)),
-    });
+    let c = config_with_max_prefix(100, Some(Duration::from_secs(60)));
     let mut s = established(c);
     assert!(cease(&feed(&mut s, announce(0..100))).is_none());
     // Re-announcing all 100 is no new path.

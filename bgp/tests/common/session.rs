@@ -6,7 +6,8 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use bgp::session::{
-    Action, ConnId, Direction, DownReason, Event, PeerAs, Session, SessionConfig, State, Timer,
+    Action, ConnId, Direction, DownReason, Event, MaxPrefix, PeerAs, Session, SessionConfig, State,
+    Timer,
 };
 use bgp::wire::{Capability, Family, GracefulRestart, Message, Notification, Open, OptionalParam};
 
@@ -22,6 +23,17 @@ pub const C2: ConnId = ConnId(2);
 /// Our session: AS 65001, identifier [`LOCAL_ID`], with a peer that must be AS 65000.
 pub fn config() -> SessionConfig {
     SessionConfig::new(65001, PeerAs::Exact(65000), LOCAL_ID)
+}
+
+/// [`config`] with a maximum-prefix limit of `limit` paths, restarting `restart_after` the
+/// Cease (`None`: never on its own).
+pub fn config_with_max_prefix(limit: u64, restart_after: Option<Duration>) -> SessionConfig {
+    let mut c = config();
+    c.max_prefix = Some(MaxPrefix {
+        limit,
+        restart_after,
+    });
+    c
 }
 
 /// The peer's OPEN: AS 65000, identifier `id`, hold time `hold`, IPv4 unicast, four-octet

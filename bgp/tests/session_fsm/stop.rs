@@ -6,14 +6,15 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use bgp::session::{Action, Event, MaxPrefix, Session, State, Timer};
+use bgp::session::{Action, Event, Session, State, Timer};
 use bgp::wire::{
     CeaseSubcode, ErrorCode, Family, GracefulRestart, Ipv4Prefix, Message, Nlri, Update,
 };
 
 use crate::common::session::{
-    C1, C2, PEER_ID, closed, config, established, established_with, incoming, manual_stop, msg,
-    notification, open_sent, peer_open, peer_open_with_graceful_restart, timer,
+    C1, C2, PEER_ID, closed, config, config_with_max_prefix, established, established_with,
+    incoming, manual_stop, msg, notification, open_sent, peer_open,
+    peer_open_with_graceful_restart, timer,
 };
 
 #[test]
@@ -104,11 +105,7 @@ fn a_restart_close_with_the_n_bit_or_without_graceful_restart_sends_a_cease() {
 
 #[test]
 fn max_prefix_ends_the_session_and_retries_after_the_configured_idle_time() {
-    let mut c = config();
-    c.max_prefix = Some(MaxPrefix {
-        limit: 2,
-        restart_after: Some(Duration::from_secs(300)),
-    });
+    let c = config_with_max_prefix(2, Some(Duration::from_secs(300)));
     let mut s = established_with(c, peer_open(PEER_ID, 90));
     let update = |n: u8| Update {
         nlri: (0..n)
@@ -131,11 +128,7 @@ fn max_prefix_ends_the_session_and_retries_after_the_configured_idle_time() {
 
 #[test]
 fn max_prefix_hold_down_refuses_the_peer_until_it_ends() {
-    let mut c = config();
-    c.max_prefix = Some(MaxPrefix {
-        limit: 0,
-        restart_after: Some(Duration::from_secs(60)),
-    });
+    let c = config_with_max_prefix(0, Some(Duration::from_secs(60)));
     let mut s = established_with(c, peer_open(PEER_ID, 90));
     let update = Update {
         nlri: vec![Nlri::new(Ipv4Prefix::host(Ipv4Addr::new(192, 0, 2, 1)))],
