@@ -9,7 +9,9 @@
 //! one `Layer2OwnerChanged` Event from the node that took over, and the Eip's owners and
 //! condition follow. A second layer2 pool naming an interface no node has gets, from each
 //! node, a `False` `InterfaceResolved` entry, a Warning Event and a log line, and its
-//! condition says nobody answers, while the first pool keeps its owner and its client.
+//! condition says nobody answers, while the first pool keeps its owner and its client. A
+//! pool without `interface`: a node with an ECMP default route chooses one NIC, the first by
+//! name, and says so; nodes without a default route say so and are left out of that pool.
 //! A bgp pool overlapping the layer2 pool is refused (`PoolOverlaps`) and the layer2 pool
 //! keeps working. No request of any daemon is refused (RBAC).
 //!
@@ -401,6 +403,72 @@ fn layer2_owners_events_and_bad_input_show_in_the_api() {
         "the good pool's owner moved"
     );
     wait_client_reaches(&lab, vip, &new_owner, &macs[&new_owner], &all);
+
+    // A pool without `interface` (the default route's NIC): one node has an ECMP default route
+    // over eth0 and a veth zz0 and chooses eth0, the first by name, saying so; the other
+    // nodes have no default route, say so, and are left out of that pool's candidates, so
+    // it answers its address.
+    let ecmp = alive[0];
+    let ecmp_ns = lab.netns(ecmp).unwrap();
+    for args in [
+        &["link", "add", "zz0", "type", "veth", "peer", "name", "zz1"][..],
+        &["link", "set", "zz1", "up"],
+        &["link", "set", "zz0", "up"],
+        &["addr", "add", "192.168.77.1/24", "dev", "zz0"],
+        &[
+            "route",
+            "add",
+            "default",
+            "nexthop",
+            "via",
+            "10.9.0.254",
+            "dev",
+            "eth0",
+            "nexthop",
+            "via",
+            "192.168.77.254",
+            "dev",
+            "zz0",
+        ],
+    ] {
+        ecmp_ns.output("ip", args).unwrap();
+    }
+    cp.apply(
+        "apiVersion: network.kubesphere.io/v1alpha2\nkind: Eip\nmetadata: {name: auto}\n\
+         spec: {address: 10.9.0.230-10.9.0.231, protocol: layer2}\n",
+    )
+    .unwrap();
+    cp.apply(&service("svc-c", "auto")).unwrap();
+    let auto_vip = testbed::wait::until("an address for svc-c", TIMEOUT, || {
+        Ok(ingress(&cp, "svc-c"))
+    })
+    .unwrap();
+    testbed::wait::until("the entries of auto", TIMEOUT, || {
+        let e = eip(&cp, "auto");
+        let entries = &e["status"]["nodesLayer2Status"];
+        let several = &entries[ecmp]["conditions"][0];
+        let ok = entries[ecmp]["interface"] == "eth0"
+            && several["status"] == "True"
+            && several["reason"] == "SeveralInterfaces"
+            && several["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("eth0, zz0") && m.contains("answers on eth0"));
+        let others = alive.iter().filter(|n| **n != ecmp).all(|n| {
+            let c = &entries[n]["conditions"][0];
+            c["status"] == "False"
+                && c["reason"] == "NoRoute"
+                && c["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("no default route (IPv4)"))
+        });
+        Ok((ok && others).then_some(()))
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}\n{}", eip(&cp, "auto"), logs(&speakers)));
+    assert_eq!(
+        wait_owner(&cp, "auto", auto_vip, &[ecmp], &all),
+        ecmp,
+        "the only node with a default route answers"
+    );
 
     // A bgp pool overlapping the layer2 pool: refused (PoolOverlaps), the layer2 pool keeps
     // its Valid status and its owner.
