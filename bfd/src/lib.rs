@@ -14,6 +14,13 @@
 //! Not implemented: authentication (packets with the A bit are dropped and counted), Demand
 //! mode, the Echo function, and IPv6 link-local peers (sessions are told apart by address
 //! alone, not by interface).
+#![warn(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    clippy::allow_attributes_without_reason,
+    unreachable_pub
+)]
 
 pub mod driver;
 pub mod packet;

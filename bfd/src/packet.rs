@@ -22,7 +22,9 @@
 use std::fmt;
 
 /// Length of a Control packet without authentication (RFC 5880 §4.1).
-pub const PACKET_LEN: usize = 24;
+pub const PACKET_LEN: usize = LENGTH_FIELD as usize;
+/// [`PACKET_LEN`] as the packet's Length field carries it.
+const LENGTH_FIELD: u8 = 24;
 /// The only protocol version (RFC 5880 §4.1).
 pub const VERSION: u8 = 1;
 
@@ -212,7 +214,7 @@ impl ControlPacket {
             | (u8::from(self.demand) << 1)
             | u8::from(self.multipoint);
         out[2] = self.detect_mult;
-        out[3] = PACKET_LEN as u8;
+        out[3] = LENGTH_FIELD;
         out[4..8].copy_from_slice(&self.my_discriminator.to_be_bytes());
         out[8..12].copy_from_slice(&self.your_discriminator.to_be_bytes());
         out[12..16].copy_from_slice(&self.desired_min_tx.to_be_bytes());

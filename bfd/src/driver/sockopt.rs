@@ -11,6 +11,15 @@ use std::mem::{size_of, size_of_val};
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 
+/// The size of `T` as the kernel takes it.
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "an option value or a sockaddr is a few hundred bytes at most, far below socklen_t's 4 GiB"
+)]
+const fn socklen<T>() -> libc::socklen_t {
+    size_of::<T>() as libc::socklen_t
+}
+
 fn set_int(
     fd: &impl AsRawFd,
     level: libc::c_int,
@@ -25,7 +34,7 @@ fn set_int(
             level,
             name,
             (&raw const value).cast::<libc::c_void>(),
-            size_of::<libc::c_int>() as libc::socklen_t,
+            socklen::<libc::c_int>(),
         )
     };
     if rc == 0 {
@@ -36,7 +45,7 @@ fn set_int(
 }
 
 /// Asks the kernel to attach each datagram's IPv4 TTL or IPv6 hop limit.
-pub fn set_receive_ttl(fd: &impl AsRawFd, ipv6: bool) -> io::Result<()> {
+pub(crate) fn set_receive_ttl(fd: &impl AsRawFd, ipv6: bool) -> io::Result<()> {
     if ipv6 {
         set_int(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVHOPLIMIT, 1)
     } else {
@@ -47,7 +56,7 @@ pub fn set_receive_ttl(fd: &impl AsRawFd, ipv6: bool) -> io::Result<()> {
 /// One received datagram: its length in the buffer, sender, and TTL / hop limit if the
 /// kernel reported one.
 #[derive(Debug, Clone, Copy)]
-pub struct Received {
+pub(crate) struct Received {
     /// Bytes written into the buffer.
     pub len: usize,
     /// The sender.
@@ -57,7 +66,7 @@ pub struct Received {
 }
 
 /// Non-blocking `recvmsg(2)` into `buf` (`WouldBlock` when nothing is queued).
-pub fn recv_with_ttl(fd: &impl AsRawFd, buf: &mut [u8]) -> io::Result<Received> {
+pub(crate) fn recv_with_ttl(fd: &impl AsRawFd, buf: &mut [u8]) -> io::Result<Received> {
     // SAFETY: every pointer in `msg` refers to a live local (`storage`, `iov` over `buf`,
     // `control`) whose size is the one passed; the kernel writes at most that much. The
     // control messages are walked with the libc CMSG macros within `msg_controllen`, and
@@ -71,7 +80,7 @@ pub fn recv_with_ttl(fd: &impl AsRawFd, buf: &mut [u8]) -> io::Result<Received> 
         let mut control = [0u64; 16];
         let mut msg: libc::msghdr = std::mem::zeroed();
         msg.msg_name = (&raw mut storage).cast();
-        msg.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        msg.msg_namelen = socklen::<libc::sockaddr_storage>();
         msg.msg_iov = &raw mut iov;
         msg.msg_iovlen = 1;
         msg.msg_control = control.as_mut_ptr().cast();

@@ -15,7 +15,7 @@ use super::dispatch::{Dispatcher, Hop};
 use super::sockopt;
 
 /// Lowest source port RFC 5881 §4 allows.
-pub const SOURCE_PORT_MIN: u16 = 49152;
+pub(crate) const SOURCE_PORT_MIN: u16 = 49152;
 
 /// Binds the listener for `hop` and `ipv6` and spawns the task that feeds `dispatcher`.
 pub(crate) fn listen(

@@ -33,6 +33,12 @@ pub const WRITE_QUEUE: usize = 4;
 /// a peer that never closes does not hold the socket for long.
 pub const LINGER: Duration = Duration::from_secs(2);
 
+/// `send_hold` in whole milliseconds, as [`ConnHandle::send_hold_ms`] holds it; saturated at
+/// `u64::MAX` (585 million years) rather than wrapped.
+pub(crate) fn millis(send_hold: Duration) -> u64 {
+    u64::try_from(send_hold.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// What connection tasks report.
 #[derive(Debug)]
 pub enum ConnInput {
@@ -79,7 +85,7 @@ impl ConnHandle {
     ) -> ConnHandle {
         let (rd, wr) = tokio::io::split(conn.stream);
         let (tx, rx) = mpsc::channel(WRITE_QUEUE);
-        let send_hold_ms = Arc::new(AtomicU64::new(send_hold.as_millis() as u64));
+        let send_hold_ms = Arc::new(AtomicU64::new(millis(send_hold)));
         let max_message_len = Arc::new(AtomicUsize::new(MAX_MESSAGE_LEN));
         let (stop_reading, stop) = oneshot::channel();
         let reader = tokio::spawn(read_loop(

@@ -4,6 +4,13 @@
 //!
 //! One task per peer (`peer`), two per connection (`conn`: reader and writer), one per
 //! listening socket. Queues between them are bounded.
+#![warn(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    clippy::allow_attributes_without_reason,
+    unreachable_pub
+)]
 
 pub mod config;
 pub mod conn;

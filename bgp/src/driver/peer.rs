@@ -27,7 +27,7 @@ use crate::wire::{
 };
 
 use super::config::{BfdGate, PeerConfig};
-use super::conn::{ConnHandle, ConnInput};
+use super::conn::{ConnHandle, ConnInput, millis};
 use super::failures::FailureLog;
 use super::network::{Connection, Network};
 use super::snapshot::{PeerSnapshot, StateChange};
@@ -728,7 +728,7 @@ impl PeerTask {
             });
         handle
             .send_hold_ms
-            .store(send_hold.as_millis() as u64, Ordering::Relaxed);
+            .store(millis(send_hold), Ordering::Relaxed);
         let next_hop_v6 = match (self.config.next_hop_v6, local, handle.remote.ip()) {
             (Some(global), _, _) => Some((global, None)),
             (None, IpAddr::V6(l), IpAddr::V6(r)) if l.to_ipv4_mapped().is_none() => {

@@ -26,6 +26,23 @@ struct TcpMd5Sig {
     key: [u8; MD5_MAX_KEY_LEN],
 }
 
+/// The size of `T` as the kernel takes it.
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "an option value is a few hundred bytes at most, far below socklen_t's 4 GiB"
+)]
+const fn socklen<T>() -> libc::socklen_t {
+    size_of::<T>() as libc::socklen_t
+}
+
+/// `AF_INET` as a `sockaddr_in` holds it.
+#[expect(clippy::cast_possible_truncation, reason = "AF_INET is 2")]
+const FAMILY_INET: libc::sa_family_t = libc::AF_INET as libc::sa_family_t;
+
+/// `AF_INET6` as a `sockaddr_in6` holds it.
+#[expect(clippy::cast_possible_truncation, reason = "AF_INET6 is 10")]
+const FAMILY_INET6: libc::sa_family_t = libc::AF_INET6 as libc::sa_family_t;
+
 fn setsockopt<T>(
     fd: &impl AsRawFd,
     level: libc::c_int,
@@ -40,7 +57,7 @@ fn setsockopt<T>(
             level,
             name,
             (value as *const T).cast::<libc::c_void>(),
-            size_of::<T>() as libc::socklen_t,
+            socklen::<T>(),
         )
     };
     if rc == 0 {
@@ -53,12 +70,15 @@ fn setsockopt<T>(
 /// Installs (or, with an empty `key`, removes) the TCP MD5 key for segments to and from
 /// `peer` on this socket. On a listening socket the key is inherited by accepted connections.
 pub fn set_tcp_md5(fd: &impl AsRawFd, peer: IpAddr, key: &[u8]) -> io::Result<()> {
-    if key.len() > MD5_MAX_KEY_LEN {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "TCP MD5 key longer than 80 bytes",
-        ));
-    }
+    let keylen = match u16::try_from(key.len()) {
+        Ok(keylen) if key.len() <= MD5_MAX_KEY_LEN => keylen,
+        _ => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "TCP MD5 key longer than 80 bytes",
+            ));
+        }
+    };
     // SAFETY: sockaddr_storage is plain old data; all-zero is a valid value.
     let mut addr: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
     match peer {
@@ -67,7 +87,7 @@ pub fn set_tcp_md5(fd: &impl AsRawFd, peer: IpAddr, key: &[u8]) -> io::Result<()
             let sin = unsafe {
                 &mut *(&mut addr as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in>()
             };
-            sin.sin_family = libc::AF_INET as libc::sa_family_t;
+            sin.sin_family = FAMILY_INET;
             sin.sin_addr.s_addr = u32::from_ne_bytes(v4.octets());
         }
         IpAddr::V6(v6) => {
@@ -75,7 +95,7 @@ pub fn set_tcp_md5(fd: &impl AsRawFd, peer: IpAddr, key: &[u8]) -> io::Result<()
             let sin6 = unsafe {
                 &mut *(&mut addr as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in6>()
             };
-            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            sin6.sin6_family = FAMILY_INET6;
             sin6.sin6_addr.s6_addr = v6.octets();
         }
     }
@@ -83,7 +103,7 @@ pub fn set_tcp_md5(fd: &impl AsRawFd, peer: IpAddr, key: &[u8]) -> io::Result<()
         addr,
         flags: 0,
         prefixlen: 0,
-        keylen: key.len() as u16,
+        keylen,
         ifindex: 0,
         key: [0; MD5_MAX_KEY_LEN],
     };

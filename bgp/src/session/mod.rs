@@ -31,6 +31,13 @@
 //!      |                                              +----------------+
 //!      +-------- ManualStop: Cease / Administrative Shutdown (RFC 9003) from any state
 //! ```
+#![warn(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    clippy::allow_attributes_without_reason,
+    unreachable_pub
+)]
 
 pub mod config;
 pub mod event;

@@ -79,8 +79,12 @@ impl Jitter {
 
     /// `interval` scaled by a factor in [0.75, 1.0].
     pub fn apply(&mut self, interval: Duration) -> Duration {
-        let permille = 750 + self.next() % 251;
-        interval * permille as u32 / 1000
+        #[expect(
+            clippy::cast_possible_truncation,
+            reason = "750 + (x % 251) is at most 1000"
+        )]
+        let permille = (750 + self.next() % 251) as u32;
+        interval * permille / 1000
     }
 }
 

@@ -173,7 +173,10 @@ impl AsPath {
         for seg in &self.segments {
             for chunk in seg.asns.chunks(255) {
                 buf.put_u8(seg.kind.to_u8());
-                // `chunks(255)` bounds the count.
+                #[expect(
+                    clippy::cast_possible_truncation,
+                    reason = "`chunks(255)` bounds the count to 255"
+                )]
                 buf.put_u8(chunk.len() as u8);
                 for &asn in chunk {
                     if four_octet {
@@ -387,10 +390,12 @@ impl PathAttribute {
         let value_at = buf.len();
         self.value.encode_value(ctx, buf);
         let len = buf.len() - value_at;
-        if self.flags & FLAG_EXTENDED_LENGTH == 0 && len <= 255 {
+        if self.flags & FLAG_EXTENDED_LENGTH == 0
+            && let Ok(short) = u8::try_from(len)
+        {
             // Short form: drop the second length octet by moving the value left.
             buf[start] = self.flags;
-            buf[start + 2] = len as u8;
+            buf[start + 2] = short;
             buf.copy_within(value_at.., value_at - 1);
             buf.truncate(buf.len() - 1);
         } else {

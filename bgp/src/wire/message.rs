@@ -201,13 +201,14 @@ pub(crate) fn finish_message(
     max_len: usize,
 ) -> Result<(), EncodeError> {
     let length = buf.len() - start;
-    if length > max_len {
-        return Err(EncodeError::MessageTooLong {
+    // `max_len` is at most 65,535, so a length within it fits the 16-bit field.
+    let field = u16::try_from(length)
+        .ok()
+        .filter(|_| length <= max_len)
+        .ok_or(EncodeError::MessageTooLong {
             length,
             max: max_len,
-        });
-    }
-    // `max_len` is at most 65,535.
-    buf[start + 16..start + 18].copy_from_slice(&(length as u16).to_be_bytes());
+        })?;
+    buf[start + 16..start + 18].copy_from_slice(&field.to_be_bytes());
     Ok(())
 }

@@ -23,6 +23,13 @@
 //! let len = frame(&stream, ctx.max_message_len()).unwrap().unwrap();
 //! assert_eq!(Message::decode(&stream[..len], &ctx).unwrap(), Message::Keepalive);
 //! ```
+#![warn(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    clippy::allow_attributes_without_reason,
+    unreachable_pub
+)]
 
 pub mod attribute;
 mod attribute_decode;

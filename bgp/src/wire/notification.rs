@@ -282,7 +282,10 @@ impl Notification {
             end -= 1;
         }
         let mut data = Vec::with_capacity(end + 1);
-        // `end` is at most 255, so it fits the length octet.
+        #[expect(
+            clippy::cast_possible_truncation,
+            reason = "`end` is at most MAX_SHUTDOWN_COMMUNICATION (255), so it fits the length octet"
+        )]
         data.push(end as u8);
         data.extend_from_slice(&text.as_bytes()[..end]);
         Notification {

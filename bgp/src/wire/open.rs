@@ -175,7 +175,10 @@ impl Open {
             buf.put_u16(len);
         } else {
             // Checked above: without the extended encoding the parameters fit 255 octets.
-            buf.put_u8(params.len() as u8);
+            let len = u8::try_from(params.len()).map_err(|_| EncodeError::FieldTooLong {
+                field: "optional parameters",
+            })?;
+            buf.put_u8(len);
         }
         buf.extend_from_slice(&params);
         Ok(())
