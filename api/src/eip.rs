@@ -142,16 +142,20 @@ pub struct EipSpec {
     /// nodes whose sessions carry the addresses (a node not selected announces none of
     /// them, whatever its endpoints). Nodes labelled
     /// `node.kubernetes.io/exclude-from-external-load-balancers` or not Ready never announce.
-    /// A selector that selects no node leaves the pool's addresses unannounced; each
-    /// speaker says why (`berthctl vips`: `nodeNotSelected`).
+    /// A bgp pool whose selector selects no node gets `Selected` `False` (reason
+    /// `NoNodeSelected`) from the controller, and each speaker says why it does not announce
+    /// (`berthctl vips`: `nodeNotSelected`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_selector: Option<LabelSelector>,
     /// Berth, bgp only: the BgpPeers (by their labels) whose sessions carry this pool's
     /// addresses; unset means every BgpPeer of the announcing node. A public pool can go to
     /// the edge routers only and an internal one to the internal routers. Changing it
-    /// announces or withdraws routes; no session is reset. A selector that matches no
-    /// BgpPeer of a node leaves the pool's addresses unannounced by it; the speaker says why
-    /// (`berthctl vips`: `noSelectedPeer`) and logs it.
+    /// announces or withdraws routes; no session is reset. With a `peerSelector` or a
+    /// `nodeSelector`, the controller sets the condition `Selected`: `True` (reason
+    /// `Selected`, how many nodes and BgpPeers), or `False` when no router is sent the pool
+    /// (reasons `NoPeerSelected`, `NoNodeSelected`, `NoSession`: no selected node runs a
+    /// session with a selected BgpPeer, `InvalidSelector`), with a Warning Event; each
+    /// speaker says why it does not announce (`berthctl vips`: `noSelectedPeer`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peer_selector: Option<LabelSelector>,
 }

@@ -13,6 +13,7 @@ pub mod crd;
 pub mod dir_watch;
 pub mod eip;
 pub mod keys;
+pub mod label_selector;
 pub mod manifest;
 pub mod number;
 pub mod reference;

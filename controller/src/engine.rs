@@ -183,6 +183,10 @@ impl Engine {
         if before != after || decision.allocated || !decision.events.is_empty() {
             decision.pools = before.union(&after).cloned().collect();
         }
+        // After the pools: a refused annotation changes nothing of any pool.
+        if let Some(event) = bgp_annotations_event(view) {
+            decision.events.push(event);
+        }
         decision
     }
 
@@ -432,4 +436,20 @@ fn pool_error_cause(e: &PoolError) -> &'static str {
         PoolError::Overlaps { .. } => "PoolOverlaps",
         PoolError::InUse { .. } => "PoolInUse",
     }
+}
+
+/// The Warning a Service gets when its `berth.io/bgp-*` annotations do not parse
+/// (`api::bgp_overrides`): the speakers then announce its addresses with the pool's
+/// attributes, and say so in their logs.
+fn bgp_annotations_event(view: &ServiceView) -> Option<Event> {
+    let errors = api::bgp_overrides::parse(&view.facts.annotations).err()?;
+    Some(Event::service(
+        &view.key,
+        EventType::Warning,
+        "InvalidBgpAttributes",
+        format!(
+            "BGP attribute annotations refused, the pool's attributes apply: {}",
+            errors.join("; ")
+        ),
+    ))
 }

@@ -20,5 +20,6 @@ pub mod engine;
 pub mod ipam;
 pub mod metrics;
 pub mod plan;
+pub mod selection;
 pub mod standalone;
 pub mod view;

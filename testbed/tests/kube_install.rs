@@ -396,6 +396,8 @@ fn cases() -> Vec<Case> {
         case(eip, "spec.advertisement.asPathPrepend.count", Required, json!({ "spec": { "advertisement": { "asPathPrepend": { "asn": 65010 } } } })),
         case(eip, "spec.advertisement.asPathPrepend.asn", Below(s()), json!({ "spec": { "advertisement": { "asPathPrepend": { "count": 1, "asn": 0 } } } })),
         case(eip, "spec.advertisement.asPathPrepend.asn", Above(s()), json!({ "spec": { "advertisement": { "asPathPrepend": { "count": 1, "asn": big } } } })),
+        case(eip, "spec.peerSelector.matchExpressions[].key", Required,
+            json!({ "spec": { "peerSelector": { "matchExpressions": [{ "operator": "Exists" }] } } })),
         case(eip, "spec.peerSelector.matchExpressions[].operator", Required,
             json!({ "spec": { "peerSelector": { "matchExpressions": [{ "key": "edge" }] } } })),
         case(eip, "spec.protocol", OneOf(none()), json!({ "spec": { "protocol": "bogus" } })),

@@ -10,9 +10,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use api::Eip;
+use api::{BgpPeer, Eip};
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Namespace, Service};
+use k8s_openapi::api::core::v1::{Namespace, Node, Service};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -51,6 +51,8 @@ pub struct Context {
     reconcile_services: mpsc::UnboundedSender<()>,
     generations: std::sync::Mutex<HashMap<String, i64>>,
     pool_writes: PoolWrites,
+    /// Nodes and BgpPeers, for the Eips' `Selected` condition; `None` says nothing of it.
+    selection: Option<(Store<Node>, Store<BgpPeer>)>,
 }
 
 /// How Eip statuses follow Service changes.
@@ -114,7 +116,35 @@ impl Context {
             reconcile_services,
             generations: std::sync::Mutex::new(HashMap::new()),
             pool_writes: PoolWrites::Immediate,
+            selection: None,
         }
+    }
+
+    /// Puts the `Selected` condition (`crate::selection`) on bgp pools with a selector,
+    /// reading Nodes and BgpPeers from these caches.
+    pub fn with_selection(mut self, nodes: Store<Node>, peers: Store<BgpPeer>) -> Context {
+        self.selection = Some((nodes, peers));
+        self
+    }
+
+    /// The `Selected` condition of `eip`, from the caches; `None` when there is nothing to
+    /// say or no caches.
+    fn selected(&self, eip: &Eip) -> Option<api::Condition> {
+        let (nodes, peers) = self.selection.as_ref()?;
+        let nodes: Vec<crate::selection::Labels> = nodes
+            .state()
+            .iter()
+            .map(|n| n.metadata.labels.clone().unwrap_or_default())
+            .collect();
+        let peers: Vec<crate::selection::PeerFacts> = peers
+            .state()
+            .iter()
+            .map(|p| crate::selection::PeerFacts {
+                labels: p.metadata.labels.clone().unwrap_or_default(),
+                node_selector: p.spec.node_selector.clone(),
+            })
+            .collect();
+        crate::selection::selected(&eip.spec, &nodes, &peers)
     }
 
     /// Coalesces Eip status writes caused by Services into one per pool per `window`;
@@ -160,7 +190,7 @@ impl Context {
     async fn sync_pool(&self, eip: &Eip) -> Result<Vec<ServiceRef>, Error> {
         let name = eip.name_any();
         let view = EipView::from_eip(eip);
-        let decision = {
+        let mut decision = {
             let mut engine = self.engine().await;
             let services = &self.services;
             let exists = |s: &ServiceRef| {
@@ -173,6 +203,19 @@ impl Context {
             self.metrics.observe_pools(&engine);
             d
         };
+        if let Some(status) = decision.status.as_mut()
+            && let Some(selected) = self.selected(eip)
+        {
+            if selected.status == "False" {
+                decision.events.push(crate::decision::Event::eip(
+                    &name,
+                    crate::decision::EventType::Warning,
+                    &selected.reason,
+                    selected.message.clone(),
+                ));
+            }
+            status.conditions.push(selected);
+        }
         let api: Api<Eip> = Api::all(self.client.clone());
         if decision.finalizer == FinalizerChange::Add {
             apply::finalizer(&api, eip, apply::EIP, FinalizerChange::Add).await?;
@@ -430,11 +473,32 @@ pub async fn controllers(client: Client, opts: &ClusterOptions, metrics: Metrics
             let _ = on_namespace.send(());
         },
     );
-    tracing::info!("waiting for the caches of Services, Eips and Namespaces to fill");
+    // Node and BgpPeer labels (and a BgpPeer's nodeSelector) decide the Eips' `Selected`
+    // condition: reconcile every Eip when they change, not on every Node heartbeat.
+    let (reconcile_eips, reconcile_eips_rx) = mpsc::unbounded_channel::<()>();
+    let nodes = Cache::start(
+        Api::<Node>::all(client.clone()),
+        watcher::Config::default(),
+        on_change(reconcile_eips.clone(), |n: &Node| {
+            format!("{:?}", n.metadata.labels)
+        }),
+    );
+    let bgp_peers = Cache::start(
+        Api::<BgpPeer>::all(client.clone()),
+        watcher::Config::default(),
+        on_change(reconcile_eips, |p: &BgpPeer| {
+            format!("{:?} {:?}", p.metadata.labels, p.spec.node_selector)
+        }),
+    );
+    tracing::info!(
+        "waiting for the caches of Services, Eips, Namespaces, Nodes and BgpPeers to fill"
+    );
     for filled in [
         cache::wait_filled(&services, FILL_REPORT).await,
         cache::wait_filled(&eips, FILL_REPORT).await,
         cache::wait_filled(&namespaces, FILL_REPORT).await,
+        cache::wait_filled(&nodes, FILL_REPORT).await,
+        cache::wait_filled(&bgp_peers, FILL_REPORT).await,
     ] {
         if let Err(e) = filled {
             tracing::error!("{e}");
@@ -466,8 +530,13 @@ pub async fn controllers(client: Client, opts: &ClusterOptions, metrics: Metrics
             reconcile_all,
         )
         .await
-        .with_coalesced_pool_writes(Duration::from_millis(500)),
+        .with_coalesced_pool_writes(Duration::from_millis(500))
+        .with_selection(nodes.store(), bgp_peers.store()),
     );
+    let eip_trigger = futures::stream::poll_fn({
+        let mut rx = reconcile_eips_rx;
+        move |cx| rx.poll_recv(cx)
+    });
     let trigger = futures::stream::poll_fn({
         let mut rx = reconcile_all_rx;
         move |cx| rx.poll_recv(cx)
@@ -483,6 +552,7 @@ pub async fn controllers(client: Client, opts: &ClusterOptions, metrics: Metrics
             futures::future::ready(())
         });
     let eip = Controller::for_stream(cache::queued(eip_queue), eips.store())
+        .reconcile_all_on(eip_trigger)
         .run(reconcile_eip, error_policy, ctx)
         .for_each(|r| {
             if let Err(e) = r {
@@ -493,5 +563,23 @@ pub async fn controllers(client: Client, opts: &ClusterOptions, metrics: Metrics
     tokio::select! {
         _ = futures::future::join(svc, eip) => {}
         () = pool_writer => {}
+    }
+}
+
+/// A cache callback that sends on `tx` when the part of an object `key` reads changed (or
+/// the object is new to it): so Eips are reconciled when a Node's labels change, not on each
+/// of its status heartbeats.
+fn on_change<K: kube::Resource>(
+    tx: mpsc::UnboundedSender<()>,
+    key: impl Fn(&K) -> String + Send + 'static,
+) -> impl FnMut(K) + Send + 'static {
+    let mut seen: HashMap<String, String> = HashMap::new();
+    move |object: K| {
+        let name = object.meta().name.clone().unwrap_or_default();
+        let now = key(&object);
+        if seen.get(&name) != Some(&now) {
+            seen.insert(name, now);
+            let _ = tx.send(());
+        }
     }
 }
