@@ -284,6 +284,30 @@ impl ControlPacket {
 }
 
 #[cfg(test)]
+impl ControlPacket {
+    /// The packet the unit tests start from: `state` with these discriminators, no diag
+    /// and no flags, multiplier 3, TX and RX 300 ms, no echo.
+    pub(crate) fn for_tests(state: State, my_discriminator: u32, your_discriminator: u32) -> Self {
+        ControlPacket {
+            diag: Diag::None,
+            state,
+            poll: false,
+            final_: false,
+            control_plane_independent: false,
+            auth_present: false,
+            demand: false,
+            multipoint: false,
+            detect_mult: 3,
+            my_discriminator,
+            your_discriminator,
+            desired_min_tx: 300_000,
+            required_min_rx: 300_000,
+            required_min_echo_rx: 0,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
     use super::*;
@@ -304,22 +328,11 @@ mod tests {
         0xe0, 0x00, 0x04, 0x93, 0xe0, 0x00, 0x00, 0xc3, 0x50,
     ];
 
+    /// Up with Poll set, discriminators 7 and 9.
     fn up() -> ControlPacket {
         ControlPacket {
-            diag: Diag::None,
-            state: State::Up,
             poll: true,
-            final_: false,
-            control_plane_independent: false,
-            auth_present: false,
-            demand: false,
-            multipoint: false,
-            detect_mult: 3,
-            my_discriminator: 7,
-            your_discriminator: 9,
-            desired_min_tx: 300_000,
-            required_min_rx: 300_000,
-            required_min_echo_rx: 0,
+            ..ControlPacket::for_tests(State::Up, 7, 9)
         }
     }
 

@@ -29,23 +29,9 @@ fn changes(actions: &[Action]) -> Vec<(State, State)> {
         .collect()
 }
 
+/// What the remote system sends: `state`, its discriminator `my`, ours `your`.
 fn remote(state: State, my: u32, your: u32) -> ControlPacket {
-    ControlPacket {
-        diag: Diag::None,
-        state,
-        poll: false,
-        final_: false,
-        control_plane_independent: false,
-        auth_present: false,
-        demand: false,
-        multipoint: false,
-        detect_mult: 3,
-        my_discriminator: my,
-        your_discriminator: your,
-        desired_min_tx: 300_000,
-        required_min_rx: 300_000,
-        required_min_echo_rx: 0,
-    }
+    ControlPacket::for_tests(state, my, your)
 }
 
 /// Runs two sessions against each other, delivering every packet each sends, until quiet.

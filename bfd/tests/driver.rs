@@ -52,6 +52,22 @@ fn pair(a_ip: &str, b_ip: &str, hop: Hop, timers: Timers) -> Pair {
     }
 }
 
+/// The single-hop pair 10.0.0.1 ↔ 10.0.0.2 with `timers`, once both sessions are Up.
+async fn up_pair(timers: Timers) -> Pair {
+    let p = pair("10.0.0.1", "10.0.0.2", Hop::Single, timers);
+    p.wait_both(State::Up).await;
+    p
+}
+
+impl Pair {
+    /// Waits until both sessions are in `state`.
+    async fn wait_both(&self, state: State) {
+        wait_state(&self.ha, state).await;
+        wait_state(&self.hb, state).await;
+    }
+}
+
+/// Waits (30 s at most) until `handle`'s session is in `state`.
 async fn wait_state(handle: &SessionHandle, state: State) {
     let mut status = handle.status();
     timeout(
@@ -65,14 +81,7 @@ async fn wait_state(handle: &SessionHandle, state: State) {
 
 #[tokio::test(start_paused = true)]
 async fn sessions_come_up_and_negotiate_timers() {
-    let p = pair(
-        "10.0.0.1",
-        "10.0.0.2",
-        Hop::Single,
-        Timers::new(300 * MS, 3),
-    );
-    wait_state(&p.ha, State::Up).await;
-    wait_state(&p.hb, State::Up).await;
+    let p = up_pair(Timers::new(300 * MS, 3)).await;
     assert!(*p.ha.up().borrow());
     // Let the Poll sequences finish, then check what was negotiated.
     sleep(Duration::from_secs(2)).await;
@@ -92,14 +101,7 @@ async fn sessions_come_up_and_negotiate_timers() {
 
 #[tokio::test(start_paused = true)]
 async fn a_cut_link_is_detected_within_the_detection_time_and_heals() {
-    let p = pair(
-        "10.0.0.1",
-        "10.0.0.2",
-        Hop::Single,
-        Timers::new(300 * MS, 3),
-    );
-    wait_state(&p.ha, State::Up).await;
-    wait_state(&p.hb, State::Up).await;
+    let p = up_pair(Timers::new(300 * MS, 3)).await;
     sleep(Duration::from_secs(2)).await;
     let mut up = p.ha.up();
     up.mark_unchanged();
@@ -115,21 +117,14 @@ async fn a_cut_link_is_detected_within_the_detection_time_and_heals() {
     assert_eq!(p.ha.status().borrow().diag, Diag::DetectionTimeExpired);
     wait_state(&p.hb, State::Down).await;
     p.net.restore(p.a_ip, p.b_ip);
-    wait_state(&p.ha, State::Up).await;
-    wait_state(&p.hb, State::Up).await;
+    p.wait_both(State::Up).await;
     assert_eq!(p.ha.status().borrow().up_count, 2);
     assert_eq!(p.ha.status().borrow().down_count, 1);
 }
 
 #[tokio::test(start_paused = true)]
 async fn removing_a_session_brings_the_remote_down_at_once() {
-    let p = pair(
-        "10.0.0.1",
-        "10.0.0.2",
-        Hop::Single,
-        Timers::new(1000 * MS, 3),
-    );
-    wait_state(&p.hb, State::Up).await;
+    let p = up_pair(Timers::new(1000 * MS, 3)).await;
     let start = Instant::now();
     assert!(p.a.remove_session(p.b_ip, Hop::Single).await);
     wait_state(&p.hb, State::Down).await;
@@ -144,13 +139,7 @@ async fn removing_a_session_brings_the_remote_down_at_once() {
 
 #[tokio::test(start_paused = true)]
 async fn admin_down_holds_both_sides_down_until_released() {
-    let p = pair(
-        "10.0.0.1",
-        "10.0.0.2",
-        Hop::Single,
-        Timers::new(100 * MS, 3),
-    );
-    wait_state(&p.hb, State::Up).await;
+    let p = up_pair(Timers::new(100 * MS, 3)).await;
     assert!(p.a.set_admin_down(p.b_ip, Hop::Single, true).await);
     wait_state(&p.ha, State::AdminDown).await;
     wait_state(&p.hb, State::Down).await;
@@ -166,8 +155,7 @@ async fn admin_down_holds_both_sides_down_until_released() {
         "the side held down locally closes its gate"
     );
     assert!(p.a.set_admin_down(p.b_ip, Hop::Single, false).await);
-    wait_state(&p.ha, State::Up).await;
-    wait_state(&p.hb, State::Up).await;
+    p.wait_both(State::Up).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -194,13 +182,7 @@ async fn ipv6_and_multihop_sessions_come_up() {
 
 #[tokio::test(start_paused = true)]
 async fn malformed_and_off_link_packets_are_counted_and_never_acted_on() {
-    let p = pair(
-        "10.0.0.1",
-        "10.0.0.2",
-        Hop::Single,
-        Timers::new(300 * MS, 3),
-    );
-    wait_state(&p.ha, State::Up).await;
+    let p = up_pair(Timers::new(300 * MS, 3)).await;
     sleep(Duration::from_secs(2)).await;
     let mine = p.ha.status().borrow().local_discriminator;
     let theirs = p.hb.status().borrow().local_discriminator;
