@@ -307,7 +307,11 @@ fn every_granted_verb_is_used_and_no_request_is_refused() {
     testbed::wait::until("the layer2 pool's owners in its status", TIMEOUT, || {
         let eip = cluster.get("/apis/network.kubesphere.io/v1alpha2/eips/l2");
         Ok(eip
-            .filter(|e| e["status"]["layer2Owners"].as_object().is_some_and(|o| !o.is_empty()))
+            .filter(|e| {
+                e["status"]["layer2Owners"]
+                    .as_object()
+                    .is_some_and(|o| !o.is_empty())
+            })
             .map(|_| ()))
     })
     .unwrap_or_else(|e| panic!("{e}\n{}", speaker.log_tail()));
