@@ -73,6 +73,18 @@ fn assert_reset(bytes: &[u8], code: u8, subcode: u8, data: &[u8]) {
     );
 }
 
+/// An UPDATE whose routes are only in the MP_REACH_NLRI attribute `bad` (after ORIGIN and
+/// AS_PATH; no NEXT_HOP, no NLRI field) must be refused with Optional Attribute Error
+/// (3/9), `bad` as the data: with the NLRI unlocatable, no route can be withdrawn.
+fn assert_mp_reach_resets(bad: &[u8]) {
+    assert_reset(
+        &update(&[], &[ORIGIN, AS_PATH, bad].concat(), &[]),
+        3,
+        9,
+        bad,
+    );
+}
+
 fn decoded_update(bytes: &[u8]) -> Update {
     match decode(bytes) {
         Ok(Message::Update(u)) => u,
@@ -455,12 +467,7 @@ fn rfc4271_6_3_invalid_next_hop_attribute() {
 fn rfc4271_6_3_optional_attribute_error() {
     // MP_REACH_NLRI for IPv6 with a 5-octet next hop: the NLRI cannot be located.
     let bad = attr(0x80, 14, &[0, 2, 1, 5, 1, 2, 3, 4, 5, 0]);
-    assert_reset(
-        &update(&[], &[ORIGIN, AS_PATH, &bad[..]].concat(), &[]),
-        3,
-        9,
-        &bad,
-    );
+    assert_mp_reach_resets(&bad);
 }
 
 #[test]
@@ -740,23 +747,13 @@ fn rfc7606_7_9_originator_id_from_an_external_peer_is_discarded_silently() {
 #[test]
 fn rfc7606_7_11_mp_reach_next_hop_length_session_reset() {
     let bad = attr(0x80, 14, &[0, 1, 1, 3, 10, 0, 0, 0, 8, 10]);
-    assert_reset(
-        &update(&[], &[ORIGIN, AS_PATH, &bad[..]].concat(), &[]),
-        3,
-        9,
-        &bad,
-    );
+    assert_mp_reach_resets(&bad);
 }
 
 #[test]
 fn rfc7606_7_11_mp_reach_nlri_malformed_session_reset() {
     let bad = attr(0x80, 14, &[0, 1, 1, 4, 10, 0, 0, 1, 0, 33, 10, 0, 0, 0, 0]);
-    assert_reset(
-        &update(&[], &[ORIGIN, AS_PATH, &bad[..]].concat(), &[]),
-        3,
-        9,
-        &bad,
-    );
+    assert_mp_reach_resets(&bad);
 }
 
 #[test]

@@ -16,19 +16,19 @@ use tokio::sync::mpsc::Receiver;
 use super::speaker::{FAKE, asn, fake_listener, ip, speaker_with_fake, state, until};
 
 /// One connection's end held by the test.
-pub struct FakePeer {
+pub(crate) struct FakePeer {
     /// What the speaker sends; read through [`FakePeer::recv`].
-    pub rd: ReadHalf<Box<dyn Stream>>,
+    pub(crate) rd: ReadHalf<Box<dyn Stream>>,
     /// Where the test writes, raw bytes or through [`FakePeer::send`].
-    pub wr: WriteHalf<Box<dyn Stream>>,
+    pub(crate) wr: WriteHalf<Box<dyn Stream>>,
     buf: BytesMut,
     /// How messages are encoded and decoded (four-octet AS numbers once the handshake
     /// negotiated them).
-    pub ctx: Context,
+    pub(crate) ctx: Context,
 }
 
 /// IPv4 unicast and four-octet AS numbers: what every peer offers.
-pub fn basic_capabilities() -> Vec<Capability> {
+pub(crate) fn basic_capabilities() -> Vec<Capability> {
     vec![
         Capability::Multiprotocol(Family::IPV4_UNICAST),
         Capability::FourOctetAs(asn(FAKE)),
@@ -37,7 +37,7 @@ pub fn basic_capabilities() -> Vec<Capability> {
 
 impl FakePeer {
     /// The test's end of `conn`.
-    pub fn new(conn: Connection) -> Self {
+    pub(crate) fn new(conn: Connection) -> Self {
         let (rd, wr) = tokio::io::split(conn.stream);
         FakePeer {
             rd,
@@ -48,7 +48,7 @@ impl FakePeer {
     }
 
     /// The next whole message from the speaker; `None` once the connection is closed.
-    pub async fn recv(&mut self) -> Option<Message> {
+    pub(crate) async fn recv(&mut self) -> Option<Message> {
         loop {
             if let Some(len) = frame(&self.buf, 65535).expect("frame") {
                 let bytes = self.buf.split_to(len);
@@ -61,13 +61,13 @@ impl FakePeer {
     }
 
     /// Sends `m`, encoded with [`FakePeer::ctx`].
-    pub async fn send(&mut self, m: Message) {
+    pub(crate) async fn send(&mut self, m: Message) {
         let bytes = m.to_bytes(&self.ctx).expect("encode");
         self.wr.write_all(&bytes).await.expect("write");
     }
 
     /// Receives the speaker's OPEN; fails the test on anything else.
-    pub async fn expect_open(&mut self) -> Open {
+    pub(crate) async fn expect_open(&mut self) -> Open {
         let Some(Message::Open(open)) = self.recv().await else {
             panic!("expected OPEN")
         };
@@ -77,7 +77,7 @@ impl FakePeer {
     /// Answers the speaker's OPEN with one from AS 65099 (10.0.0.99) offering `caps` with
     /// hold time `hold`, sends a KEEPALIVE, and receives the speaker's KEEPALIVE: after
     /// it, the session is up on both ends and the fake may send UPDATEs.
-    pub async fn handshake_offering(&mut self, hold: u16, caps: Vec<Capability>) {
+    pub(crate) async fn handshake_offering(&mut self, hold: u16, caps: Vec<Capability>) {
         self.expect_open().await;
         self.send(Message::Open(Open::new(
             asn(FAKE),
@@ -95,14 +95,14 @@ impl FakePeer {
 
     /// [`FakePeer::handshake_offering`] the basic capabilities, route refresh and enhanced
     /// route refresh.
-    pub async fn handshake(&mut self, hold: u16) {
+    pub(crate) async fn handshake(&mut self, hold: u16) {
         let mut caps = basic_capabilities();
         caps.extend([Capability::RouteRefresh, Capability::EnhancedRouteRefresh]);
         self.handshake_offering(hold, caps).await;
     }
 
     /// Receives until a message matches `f`, returning it.
-    pub async fn recv_until(&mut self, mut f: impl FnMut(&Message) -> bool) -> Message {
+    pub(crate) async fn recv_until(&mut self, mut f: impl FnMut(&Message) -> bool) -> Message {
         loop {
             let m = self.recv().await.expect("connection closed");
             if f(&m) {
@@ -115,7 +115,7 @@ impl FakePeer {
 /// A speaker at 10.0.0.1 (AS 65001) dialling the fake (see [`speaker_with_fake`]), the
 /// fake's end of its first connection (nothing read yet), and the listener that takes its
 /// next connections: keep it bound (`_incoming`) for the speaker's redials to connect.
-pub async fn dialled_fake(
+pub(crate) async fn dialled_fake(
     tweak: impl FnOnce(&mut PeerConfig),
 ) -> (Speaker, FakePeer, Receiver<Connection>) {
     let net = MemoryNetwork::new();
@@ -127,7 +127,7 @@ pub async fn dialled_fake(
 
 /// [`dialled_fake`] with the fake's [`FakePeer::handshake`] done (hold time `hold`), once
 /// the speaker says Established.
-pub async fn established_with_fake(hold: u16) -> (Speaker, FakePeer, Receiver<Connection>) {
+pub(crate) async fn established_with_fake(hold: u16) -> (Speaker, FakePeer, Receiver<Connection>) {
     let (speaker, mut fake, incoming) = dialled_fake(|_| {}).await;
     fake.handshake(hold).await;
     until("established", || {

@@ -6,6 +6,6 @@
     reason = "each test file uses some of these helpers, none uses all"
 )]
 
-pub mod fake_peer;
-pub mod session;
-pub mod speaker;
+pub(crate) mod fake_peer;
+pub(crate) mod session;
+pub(crate) mod speaker;

@@ -14,18 +14,18 @@ use tokio::sync::mpsc::Receiver;
 use tokio::time::{Instant, sleep};
 
 /// The address of host `last` on the in-memory network: 10.0.0.`last`.
-pub fn ip(last: u8) -> IpAddr {
+pub(crate) fn ip(last: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(10, 0, 0, last))
 }
 
 /// The AS of host `last`: 65000 + `last`.
-pub fn asn(last: u8) -> u32 {
+pub(crate) fn asn(last: u8) -> u32 {
     65000 + u32::from(last)
 }
 
 /// A speaker at [`ip`]`(last)`, AS [`asn`]`(last)`, identifier 10.0.0.`last`, listening on
 /// port 179.
-pub fn speaker_config(last: u8) -> SpeakerConfig {
+pub(crate) fn speaker_config(last: u8) -> SpeakerConfig {
     SpeakerConfig {
         local_as: asn(last),
         router_id: Ipv4Addr::new(10, 0, 0, last),
@@ -35,12 +35,12 @@ pub fn speaker_config(last: u8) -> SpeakerConfig {
 }
 
 /// A speaker started with [`speaker_config`]`(last)` on `net`, with no peers yet.
-pub fn speaker(net: &MemoryNetwork, last: u8) -> Speaker {
+pub(crate) fn speaker(net: &MemoryNetwork, last: u8) -> Speaker {
     Speaker::start_in_memory(speaker_config(last), net)
 }
 
 /// Host `them` as host `me`'s peer: from our address, connect retry 5 s, hold time 30 s.
-pub fn peer(me: u8, them: u8) -> PeerConfig {
+pub(crate) fn peer(me: u8, them: u8) -> PeerConfig {
     let mut p = PeerConfig::new(ip(them), asn(me), asn(them), Ipv4Addr::new(10, 0, 0, me));
     p.transport.local = Some(ip(me));
     p.session.connect_retry = Duration::from_secs(5);
@@ -50,7 +50,7 @@ pub fn peer(me: u8, them: u8) -> PeerConfig {
 
 /// Speakers A (host 1) and B (host 2) on `net`, each the other's peer ([`peer`]), A's
 /// configuration of B changed by `tweak_a` and B's of A by `tweak_b` first.
-pub fn speaker_pair(
+pub(crate) fn speaker_pair(
     net: &MemoryNetwork,
     tweak_a: impl FnOnce(&mut PeerConfig),
     tweak_b: impl FnOnce(&mut PeerConfig),
@@ -65,20 +65,20 @@ pub fn speaker_pair(
 }
 
 /// `n` IPv4 host routes from 100.64.0.0 on.
-pub fn hosts(n: u32) -> Vec<Prefix> {
+pub(crate) fn hosts(n: u32) -> Vec<Prefix> {
     (0..n)
         .map(|i| Prefix::host(Ipv4Addr::from(0x6440_0000 + i).into()))
         .collect()
 }
 
 /// The state of `s`'s session with `addr`; Idle when there is no such peer.
-pub fn state(s: &Speaker, addr: IpAddr) -> State {
+pub(crate) fn state(s: &Speaker, addr: IpAddr) -> State {
     s.peer(addr).map_or(State::Idle, |p| p.state)
 }
 
 /// Waits until `f` holds, checking every 10 ms, and fails the test with `what` after
 /// `limit` (of paused time in the in-memory tests, of real time over sockets).
-pub async fn until_within(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
+pub(crate) async fn until_within(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
     let start = Instant::now();
     while !f() {
         assert!(start.elapsed() < limit, "timed out waiting for {what}");
@@ -87,28 +87,28 @@ pub async fn until_within(limit: Duration, what: &str, mut f: impl FnMut() -> bo
 }
 
 /// [`until_within`] 1,000 s: on paused time, long enough for any back-off in these tests.
-pub async fn until(what: &str, f: impl FnMut() -> bool) {
+pub(crate) async fn until(what: &str, f: impl FnMut() -> bool) {
     until_within(Duration::from_secs(1000), what, f).await;
 }
 
 /// The host of the scripted peer: 10.0.0.99, AS 65099.
-pub const FAKE: u8 = 99;
+pub(crate) const FAKE: u8 = 99;
 
 /// The connections the speaker opens to the scripted peer at 10.0.0.99, port 179.
-pub fn fake_listener(net: &MemoryNetwork) -> Receiver<Connection> {
+pub(crate) fn fake_listener(net: &MemoryNetwork) -> Receiver<Connection> {
     net.listen(SocketAddr::new(ip(FAKE), 179))
 }
 
 /// A speaker at 10.0.0.1 (AS 65001) with one peer that it dials (active mode): the
 /// scripted peer at 10.0.0.99 (AS 65099), its configuration changed by `tweak` first.
-pub fn speaker_with_fake(net: &MemoryNetwork, tweak: impl FnOnce(&mut PeerConfig)) -> Speaker {
+pub(crate) fn speaker_with_fake(net: &MemoryNetwork, tweak: impl FnOnce(&mut PeerConfig)) -> Speaker {
     let a = speaker(net, 1);
     a.add_peer(fake_peer_config(tweak)).expect("add peer");
     a
 }
 
 /// The speaker's configuration of the scripted peer (see [`speaker_with_fake`]).
-pub fn fake_peer_config(tweak: impl FnOnce(&mut PeerConfig)) -> PeerConfig {
+pub(crate) fn fake_peer_config(tweak: impl FnOnce(&mut PeerConfig)) -> PeerConfig {
     let mut p = peer(1, FAKE);
     p.session.mode = ConnectMode::Active;
     tweak(&mut p);
