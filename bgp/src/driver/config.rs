@@ -113,19 +113,18 @@ impl PeerConfig {
         self.transport.remote
     }
 
-    /// Whether going from `self` to `new` needs a new session: anything but the
-    /// description and the BFD gate does (ASN, address, password, port, timers,
-    /// families...).
+    /// Whether going from `self` to `new` needs a new session: the description, the BFD
+    /// gate and the session's pacing (keepalive, connect retry, idle hold-down: see
+    /// [`SessionConfig::needs_new_session`]) change without one; anything else (AS,
+    /// address, password, port, hold time, families...) needs one.
     pub fn needs_reset(&self, new: &PeerConfig) -> bool {
-        PeerConfig {
+        let rest = |c: &PeerConfig| PeerConfig {
             description: String::new(),
             bfd_gate: None,
-            ..self.clone()
-        } != PeerConfig {
-            description: String::new(),
-            bfd_gate: None,
-            ..new.clone()
-        }
+            session: SessionConfig::new(0, PeerAs::Any, Ipv4Addr::UNSPECIFIED),
+            ..c.clone()
+        };
+        self.session.needs_new_session(&new.session) || rest(self) != rest(new)
     }
 
     /// Whether this peer accepts incoming connections.
@@ -139,7 +138,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_the_description_changes_without_a_reset() {
+    fn only_the_description_bfd_and_pacing_change_without_a_reset() {
         let a = PeerConfig::new(
             "10.0.0.1".parse().expect("ip"),
             65001,
@@ -158,6 +157,17 @@ mod tests {
         let mut e = a.clone();
         e.transport.remote_port = 17900;
         assert!(a.needs_reset(&e));
+        let mut paced = a.clone();
+        paced.session.keepalive = Some(7);
+        paced.session.connect_retry = Duration::from_secs(2);
+        paced.session.idle_hold = Duration::from_secs(3);
+        assert!(
+            !a.needs_reset(&paced),
+            "pacing changes under a running session"
+        );
+        let mut hold = a.clone();
+        hold.session.hold_time = 30;
+        assert!(a.needs_reset(&hold), "the hold time is in the OPEN");
         assert_eq!(a.transport.ttl, Some(1), "eBGP is single hop by default");
         let mut f = a.clone();
         let (_tx, rx) = watch::channel(false);

@@ -362,10 +362,14 @@ impl PeerTask {
             PeerCommand::Reconfigure(new) => {
                 let reset = self.config.needs_reset(&new);
                 lock(&self.status).snapshot.description = new.description.clone();
+                let repaced = !reset && self.config.session != new.session;
                 self.config = *new;
                 if reset {
                     info!("configuration changed: new session");
                     self.restart("configuration changed");
+                } else if repaced {
+                    info!("timers changed: the session keeps running");
+                    self.handle(Event::Retime(Box::new(self.config.session.clone())));
                 }
             }
             PeerCommand::Reset => {

@@ -121,6 +121,22 @@ impl SessionConfig {
         }
     }
 
+    /// Whether going from `self` to `new` needs a new session. Only this side's pacing —
+    /// the keepalive interval, the connect-retry time and the idle hold-down back-off — can
+    /// change under a running session ([`Event::Retime`](super::Event::Retime)): RFC 4271
+    /// negotiates none of them. Everything else is in the OPEN (AS, identifier, hold time,
+    /// families, capabilities), decides who connects, or shapes what the session keeps.
+    pub fn needs_new_session(&self, new: &SessionConfig) -> bool {
+        let unpaced = |c: &SessionConfig| SessionConfig {
+            keepalive: None,
+            connect_retry: Duration::ZERO,
+            idle_hold: Duration::ZERO,
+            max_idle_hold: Duration::ZERO,
+            ..c.clone()
+        };
+        unpaced(self) != unpaced(new)
+    }
+
     /// Why this configuration cannot make a valid OPEN, if it cannot.
     pub fn validate(&self) -> Result<(), String> {
         if self.local_as == 0 {

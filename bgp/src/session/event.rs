@@ -56,6 +56,12 @@ pub enum Event {
     /// `ManualStop`, but the Cease subcode is BFD Down (10, RFC 9384), so that the peer's
     /// logs say why.
     BfdDown,
+    /// New pacing for the running session: a configuration that differs from the current
+    /// one only where [`SessionConfig::needs_new_session`](super::SessionConfig::needs_new_session)
+    /// says no new session is needed (the driver checks that first). A connection in
+    /// OpenConfirm or Established re-arms its keepalive timer with the new interval at
+    /// once; the connect-retry and idle hold-down times apply from their next start.
+    Retime(Box<super::SessionConfig>),
     /// A timer the session asked for expired (events 9–13).
     TimerExpired(Timer),
     /// Events 16/17: a connection is up, ours (TcpCRAcked) or the peer's

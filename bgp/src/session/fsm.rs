@@ -175,6 +175,7 @@ impl Session {
                 Notification::new(ErrorCode::Cease(CeaseSubcode::BfdDown), Vec::new()),
                 true,
             ),
+            Event::Retime(config) => self.retime(*config),
             Event::TimerExpired(timer) => self.timer(timer),
             Event::TcpConnected { conn, direction } => self.connected(conn, direction),
             Event::TcpConnectFailed => {
@@ -379,6 +380,30 @@ impl Session {
                 });
                 self.start_keepalive(id, hold);
             }
+        }
+    }
+
+    /// Takes new pacing (see [`Event::Retime`]); a configuration that needs a new session
+    /// is refused here, with nothing changed, since only the driver can start one.
+    fn retime(&mut self, config: SessionConfig) {
+        if self.config.needs_new_session(&config) {
+            return;
+        }
+        let keepalive_changed = self.config.keepalive != config.keepalive;
+        self.config = config;
+        if !keepalive_changed {
+            return;
+        }
+        let paced: Vec<(ConnId, u16)> = self
+            .conns
+            .iter()
+            .filter_map(|c| match &c.progress {
+                Progress::OpenConfirm(n) | Progress::Established(n) => Some((c.id, n.hold_time)),
+                Progress::OpenSent => None,
+            })
+            .collect();
+        for (id, hold) in paced {
+            self.start_keepalive(id, hold);
         }
     }
 

@@ -85,3 +85,26 @@ fn send_hold_timer_expiry_notifies_with_code_8() {
     assert_eq!(notification(&a, C1).map(|n| n.code.to_wire()), Some((8, 0)));
     assert_eq!(s.state(), State::Idle);
 }
+
+#[test]
+fn a_new_keepalive_interval_reaches_the_running_session_without_a_new_one() {
+    let mut s = established(90);
+    let mut faster = s.config().clone();
+    faster.keepalive = Some(5);
+    faster.connect_retry = Duration::from_secs(3);
+    let a = s.handle(Event::Retime(Box::new(faster.clone())));
+    let rearmed = timer(&a, Timer::Keepalive(C1)).expect("the keepalive timer is re-armed");
+    assert!(
+        rearmed <= Duration::from_secs(5) && rearmed >= Duration::from_secs(3),
+        "{rearmed:?}"
+    );
+    assert!(sent(&a, C1).is_empty() && !closed(&a, C1), "{a:?}");
+    assert_eq!((s.state(), s.flaps()), (State::Established, 0));
+    assert_eq!(s.config(), &faster);
+    // The hold time is in the OPEN: such a change is not pacing, and is refused untouched.
+    let mut longer = faster.clone();
+    longer.hold_time = 30;
+    let a = s.handle(Event::Retime(Box::new(longer)));
+    assert!(a.is_empty(), "{a:?}");
+    assert_eq!(s.config(), &faster);
+}

@@ -176,12 +176,15 @@ pub struct DesiredBfd {
 
 impl DesiredPeer {
     /// Whether going from `self` to `new` needs a new session: anything but the
-    /// description, the object's name and BFD does.
+    /// description, the object's name, BFD and this side's pacing (keepalive interval,
+    /// connect retry: `bgp::session::SessionConfig::needs_new_session`) does.
     pub fn needs_reset(&self, new: &DesiredPeer) -> bool {
         let strip = |p: &DesiredPeer| DesiredPeer {
             name: String::new(),
             description: String::new(),
             bfd: None,
+            keepalive: None,
+            connect_retry: None,
             ..p.clone()
         };
         strip(self) != strip(new)
