@@ -512,3 +512,94 @@ fn layer2_owners_events_and_bad_input_show_in_the_api() {
         assert!(refused.is_empty(), "refused: {refused:?}");
     }
 }
+
+/// Upgrading the Eip CRD from the release before (its `status.conditions` an atomic list) to
+/// this one (a list keyed by `type`, so the speakers' `Layer2Answered` and the controller's
+/// `Valid` have their own owners) is accepted with an Eip holding conditions, and keeps them;
+/// afterwards two field managers each apply their own condition and both stay.
+#[test]
+#[ignore = "needs root, network namespaces and the routers: ./test.sh runs it"]
+fn the_eip_crd_upgrades_to_conditions_keyed_by_type() {
+    let mut lab = Lab::new("kl2crd").unwrap();
+    lab.add_bridge("sw").unwrap();
+    lab.add_namespace("cp").unwrap();
+    lab.attach("sw", ("cp", "eth0")).unwrap();
+    lab.add_address("cp", "eth0", format!("{CP}/24").parse().unwrap())
+        .unwrap();
+    let cp = ControlPlane::start(
+        lab.netns("cp").unwrap(),
+        ControlPlaneConfig::new(CP.parse().unwrap()),
+    )
+    .unwrap_or_else(|e| panic!("control plane: {e}"));
+    let shipped =
+        std::fs::read_to_string(incluster::repository().join("deploy/crds/eips.yaml")).unwrap();
+    let keyed = "                x-kubernetes-list-map-keys:\n                - type\n                x-kubernetes-list-type: map\n";
+    assert!(
+        shipped.contains(keyed),
+        "the shipped CRD keys conditions by type"
+    );
+    let before = shipped.replace(keyed, "");
+    // Files in the lab's directory: kubectl reads them from there.
+    let file = |name: &str, text: &str| {
+        let path = lab.dir().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_string_lossy().into_owned()
+    };
+    let apply_crd =
+        |name: &str, text: &str| cp.kubectl(&["apply", "--server-side", "-f", &file(name, text)]);
+    apply_crd("eips-before.yaml", &before).unwrap();
+    cp.kubectl(&[
+        "wait",
+        "--for=condition=Established",
+        "--timeout=30s",
+        "crd/eips.network.kubesphere.io",
+    ])
+    .unwrap();
+    cp.apply(
+        "apiVersion: network.kubesphere.io/v1alpha2\nkind: Eip\nmetadata: {name: old}\n\
+         spec: {address: 10.9.0.200-10.9.0.209, protocol: layer2}\n",
+    )
+    .unwrap();
+    let status = |manager: &str, type_: &str| {
+        let body = serde_json::json!({
+            "apiVersion": "network.kubesphere.io/v1alpha2", "kind": "Eip",
+            "metadata": {"name": "old"},
+            "status": {"conditions": [{"type": type_, "status": "True", "reason": "R"}]},
+        });
+        cp.kubectl(&[
+            "apply",
+            "--server-side",
+            "--subresource=status",
+            "--force-conflicts",
+            &format!("--field-manager={manager}"),
+            "-f",
+            &file(&format!("status-{manager}.json"), &body.to_string()),
+        ])
+    };
+    status("berth-controller", "Valid").unwrap();
+    apply_crd("eips-after.yaml", &shipped)
+        .unwrap_or_else(|e| panic!("the upgrade was refused: {e}"));
+    let types = |cp: &ControlPlane| -> Vec<String> {
+        eip(cp, "old")["status"]["conditions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|c| c["type"].as_str().map(str::to_string))
+            .collect()
+    };
+    assert_eq!(
+        types(&cp),
+        vec!["Valid".to_string()],
+        "kept across the upgrade"
+    );
+    status("berth-speaker-layer2", "Layer2Answered").unwrap();
+    status("berth-controller", "Valid").unwrap();
+    let mut after = types(&cp);
+    after.sort();
+    assert_eq!(
+        after,
+        vec!["Layer2Answered".to_string(), "Valid".to_string()],
+        "each manager keeps its own condition"
+    );
+}
