@@ -183,6 +183,39 @@ async fn reset_peer_starts_a_new_session() {
     );
 }
 
+/// A speaker (AS 65001) at `addr` waiting in passive mode, its configuration of the peer
+/// changed by `tweak` first, for a raw router (AS 65002) at `router` to connect.
+async fn waiting_for_router(
+    addr: &str,
+    router: IpAddr,
+    tweak: impl FnOnce(&mut PeerConfig),
+) -> Speaker {
+    let speaker = Speaker::start(config(addr.parse().expect("ip"), 65001, 1))
+        .await
+        .expect("start");
+    let mut p = PeerConfig::new(router, 65001, 65002, speaker.config().router_id);
+    p.session.mode = bgp::session::ConnectMode::Passive;
+    tweak(&mut p);
+    speaker.add_peer(p).expect("add");
+    until("waiting for the router", || {
+        speaker
+            .peer(router)
+            .is_some_and(|p| p.state == State::Active)
+    })
+    .await;
+    speaker
+}
+
+/// A TCP connection from `local` (any port) to `remote`, as a router would open it.
+async fn connect_from(
+    local: IpAddr,
+    remote: std::net::SocketAddr,
+) -> std::io::Result<tokio::net::TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(std::net::SocketAddr::new(local, 0))?;
+    socket.connect(remote).await
+}
+
 /// The OPEN of a router at 127.0.0.`last` (AS 65002, identifier 10.0.0.`last`, hold time
 /// 90 s, IPv4 unicast and four-octet AS numbers).
 fn router_open(last: u8) -> bgp::wire::Message {
@@ -204,31 +237,13 @@ fn router_open(last: u8) -> bgp::wire::Message {
 /// complete starts a new session and drops the node's path when the RST comes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reconnect_during_shutdown_is_refused_not_accepted_then_reset() {
-    use bgp::session::ConnectMode;
     use bgp::wire::{Context, Message, frame};
     use tokio::io::AsyncWriteExt;
 
-    let speaker = Speaker::start(config("127.0.0.61".parse().expect("ip"), 65001, 1))
-        .await
-        .expect("start");
-    let listening = speaker.local_addrs()[0];
     let router: IpAddr = "127.0.0.62".parse().expect("ip");
-    let mut p = PeerConfig::new(router, 65001, 65002, speaker.config().router_id);
-    p.session.mode = ConnectMode::Passive;
-    speaker.add_peer(p).expect("add");
-    until("waiting for the router", || {
-        speaker
-            .peer(router)
-            .is_some_and(|p| p.state == State::Active)
-    })
-    .await;
-    let connect = || async {
-        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
-        socket
-            .bind(std::net::SocketAddr::new(router, 0))
-            .expect("bind");
-        socket.connect(listening).await
-    };
+    let speaker = waiting_for_router("127.0.0.61", router, |_| {}).await;
+    let listening = speaker.local_addrs()[0];
+    let connect = || connect_from(router, listening);
 
     // The router's session, Established.
     let mut stream = connect().await.expect("connect");
@@ -312,11 +327,7 @@ async fn flood_until_notified(speaker: std::net::SocketAddr, local: IpAddr) -> F
     use std::sync::atomic::{AtomicBool, Ordering};
     use tokio::io::AsyncWriteExt;
 
-    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
-    socket
-        .bind(std::net::SocketAddr::new(local, 0))
-        .expect("bind");
-    let stream = socket.connect(speaker).await.expect("connect");
+    let stream = connect_from(local, speaker).await.expect("connect");
     let (mut rd, mut wr) = stream.into_split();
     let plain = Context::default();
     let open = router_open(52);
@@ -418,22 +429,19 @@ async fn flood_until_notified(speaker: std::net::SocketAddr, local: IpAddr) -> F
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_notification_sent_while_the_peer_floods_arrives_intact_and_ends_with_fin_not_rst() {
-    use bgp::session::{ConnectMode, MaxPrefix};
+    use bgp::session::MaxPrefix;
     use bgp::wire::{CeaseSubcode, ErrorCode};
 
     const ROUNDS: usize = 50;
-    let speaker = Speaker::start(config("127.0.0.51".parse().expect("ip"), 65001, 1))
-        .await
-        .expect("start");
     let flooder: IpAddr = "127.0.0.52".parse().expect("ip");
-    let mut p = PeerConfig::new(flooder, 65001, 65002, speaker.config().router_id);
-    p.session.mode = ConnectMode::Passive;
     // Every UPDATE carries 500 prefixes: the first one trips the limit.
-    p.session.max_prefix = Some(MaxPrefix {
-        limit: 100,
-        restart_after: Some(Duration::from_millis(1)),
-    });
-    speaker.add_peer(p).expect("add");
+    let speaker = waiting_for_router("127.0.0.51", flooder, |p| {
+        p.session.max_prefix = Some(MaxPrefix {
+            limit: 100,
+            restart_after: Some(Duration::from_millis(1)),
+        });
+    })
+    .await;
     let mut failures = Vec::new();
     for round in 0..ROUNDS {
         until("ready to accept the peer again", || {
