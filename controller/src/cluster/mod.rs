@@ -223,14 +223,18 @@ impl Context {
         // A pool refused or with fields ignored says so in the log once, when its condition
         // changes (the Events repeat on every reconcile).
         if let Some(status) = &decision.status
-            && eip.status.as_ref().map(|s| &s.conditions) != Some(&status.conditions)
+            && eip
+                .status
+                .as_ref()
+                .map(|s| crate::decision::controller_part(s).conditions)
+                != Some(status.conditions.clone())
         {
             for c in &status.conditions {
                 tracing::warn!(eip = %name, reason = %c.reason, "{}", c.message);
             }
         }
         if let Some(status) = &decision.status
-            && eip.status.as_ref() != Some(status)
+            && eip.status.as_ref().map(crate::decision::controller_part) != Some(status.clone())
             && !view.deleting
         {
             apply::eip_status(&api, &name, status).await?;
