@@ -101,7 +101,10 @@ pub(crate) fn fake_listener(net: &MemoryNetwork) -> Receiver<Connection> {
 
 /// A speaker at 10.0.0.1 (AS 65001) with one peer that it dials (active mode): the
 /// scripted peer at 10.0.0.99 (AS 65099), its configuration changed by `tweak` first.
-pub(crate) fn speaker_with_fake(net: &MemoryNetwork, tweak: impl FnOnce(&mut PeerConfig)) -> Speaker {
+pub(crate) fn speaker_with_fake(
+    net: &MemoryNetwork,
+    tweak: impl FnOnce(&mut PeerConfig),
+) -> Speaker {
     let a = speaker(net, 1);
     a.add_peer(fake_peer_config(tweak)).expect("add peer");
     a
