@@ -16,8 +16,6 @@
 //! alone, not by interface).
 #![warn(
     clippy::cast_possible_truncation,
-    clippy::cast_possible_wrap,
-    clippy::cast_sign_loss,
     clippy::allow_attributes_without_reason,
     unreachable_pub
 )]

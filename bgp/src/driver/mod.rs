@@ -6,8 +6,6 @@
 //! listening socket. Queues between them are bounded.
 #![warn(
     clippy::cast_possible_truncation,
-    clippy::cast_possible_wrap,
-    clippy::cast_sign_loss,
     clippy::allow_attributes_without_reason,
     unreachable_pub
 )]
