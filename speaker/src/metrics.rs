@@ -253,6 +253,11 @@ pub fn render(view: &View) -> String {
             "Layer-2 members alive as this node hears them",
             scalar(count(l2.live.len())),
         );
+        page.gauge(
+            "berth_speaker_layer2_problems",
+            "Layer-2 problems on this node (an interface missing or one of several, a socket): berthctl layer2 lists them",
+            scalar(count(l2.problems.len())),
+        );
     }
     page.text()
 }

@@ -25,6 +25,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use common::kube::DaemonChecks;
 use common::workspace_bin;
 use serde_json::Value;
 use testbed::Lab;
@@ -408,6 +409,23 @@ fn layer2_owners_events_and_bad_input_show_in_the_api() {
                 .any(|l| l.contains("InterfaceNotFound") && l.contains("no interface named eth9")),
             "no log line on {n}"
         );
+    }
+    for n in &alive {
+        // The metric: a problem counted (each of the pool's addresses).
+        let d = &speakers[*n];
+        let problems =
+            testbed::wait::until(&format!("{n} counts a layer-2 problem"), TIMEOUT, || {
+                let page = d
+                    .http_get(incluster::SPEAKER_METRICS, "/metrics")
+                    .unwrap_or_default();
+                Ok(page
+                    .lines()
+                    .find_map(|l| l.strip_prefix("berth_speaker_layer2_problems "))
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .filter(|v| *v >= 1))
+            })
+            .unwrap_or_else(|e| panic!("{e}\n{}", logs(&speakers)));
+        assert!(problems >= 1);
     }
     assert_eq!(
         wait_owner(&cp, "lan", vip, &alive, &all),
