@@ -187,6 +187,23 @@ pub struct Advertisement {
     /// add to the AS_PATH; a router would also drop a path holding its own AS).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub as_path_prepend: Option<AsPathPrepend>,
+    /// Aggregation of an IPv4 pool (as MetalLB's `aggregationLength`): each node announces
+    /// the covering prefix of this length of every address it announces, instead of one /32
+    /// per address, for routers with small FIBs. The pool must be a CIDR whose prefix is no
+    /// longer than this (the covering prefix stays inside the pool); otherwise the speakers
+    /// announce /32s and say why. An aggregated route carries the pool's attributes (a
+    /// Service's `berth.io/bgp-*` overrides do not apply to it). Unset or 32: no aggregation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 32))]
+    pub aggregation_length: Option<u8>,
+    /// Aggregation of an IPv6 pool, as `aggregationLength`. Unset or 128: no aggregation.
+    #[serde(
+        default,
+        rename = "aggregationLengthV6",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(range(min = 0, max = 128))]
+    pub aggregation_length_v6: Option<u8>,
 }
 
 /// Berth: how many times, and which AS, to prepend to the AS_PATH.

@@ -98,6 +98,14 @@ pub fn route_attrs(a: &VipAttrs) -> RouteAttrs {
     }
 }
 
+/// The prefix a route is announced as: the covering prefix of an aggregated VIP
+/// (`VipAttrs::prefix_len`), else the host route.
+pub fn prefix(key: IpAddr, a: &VipAttrs) -> Prefix {
+    a.prefix_len
+        .and_then(|len| Prefix::new(key, len))
+        .unwrap_or_else(|| Prefix::host(key))
+}
+
 /// The driver's speaker-wide configuration; `listen_port` overrides `BgpConf`'s.
 pub fn speaker_config(s: &SpeakerSettings, listen_port: Option<u16>) -> SpeakerConfig {
     let mut c = SpeakerConfig::new(s.local_as, s.router_id);
@@ -302,7 +310,7 @@ impl Applier {
                 .get(&p.address)
                 .into_iter()
                 .flatten()
-                .map(|(vip, attrs)| (Prefix::host(*vip), route_attrs(attrs)))
+                .map(|(vip, attrs)| (prefix(*vip, attrs), route_attrs(attrs)))
                 .collect();
             match speaker.add_peer_with_routes(config, own) {
                 Ok(()) => {
@@ -323,7 +331,14 @@ impl Applier {
             if !running.peers.contains_key(peer) {
                 continue;
             }
-            let prefixes: Vec<Prefix> = vips.iter().map(|v| Prefix::host(*v)).collect();
+            let told = running.routes.get(peer);
+            let prefixes: Vec<Prefix> = vips
+                .iter()
+                .map(|v| match told.and_then(|r| r.get(v)) {
+                    Some(attrs) => prefix(*v, attrs),
+                    None => Prefix::host(*v),
+                })
+                .collect();
             match speaker.withdraw(prefixes, Target::Peer(*peer)).await {
                 Ok(()) => {
                     if let Some(routes) = running.routes.get_mut(peer) {
@@ -339,6 +354,21 @@ impl Applier {
             if !running.peers.contains_key(peer) {
                 continue;
             }
+            // A route whose prefix length changes under the same key (aggregation turned on
+            // or off) is a different prefix: the old one is withdrawn first.
+            let told = running.routes.get(peer);
+            let stale: Vec<Prefix> = vips
+                .iter()
+                .filter_map(|(v, attrs)| {
+                    let old = told?.get(v)?;
+                    (old.prefix_len != attrs.prefix_len).then(|| prefix(*v, old))
+                })
+                .collect();
+            if !stale.is_empty()
+                && let Err(e) = speaker.withdraw(stale, Target::Peer(*peer)).await
+            {
+                warn!(peer = %peer, "withdrawing: {e}");
+            }
             // One call per attribute set, so the driver packs equal routes together.
             let mut by_attrs: BTreeMap<Vec<u8>, (&VipAttrs, Vec<IpAddr>)> = BTreeMap::new();
             for (vip, attrs) in vips {
@@ -350,7 +380,7 @@ impl Applier {
                     .push(*vip);
             }
             for (attrs, group) in by_attrs.into_values() {
-                let prefixes: Vec<Prefix> = group.iter().map(|v| Prefix::host(*v)).collect();
+                let prefixes: Vec<Prefix> = group.iter().map(|v| prefix(*v, attrs)).collect();
                 match speaker
                     .announce(prefixes, route_attrs(attrs), Target::Peer(*peer))
                     .await

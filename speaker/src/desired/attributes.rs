@@ -34,6 +34,7 @@ pub fn of_pool(adv: &api::Advertisement) -> VipAttrs {
         med: adv.med,
         as_path_prepend: prepend.map_or(0, |p| p.count),
         prepend_as: prepend.and_then(|p| p.asn),
+        prefix_len: None,
     }
 }
 
@@ -110,6 +111,7 @@ mod tests {
             med: Some(10),
             as_path_prepend: 2,
             prepend_as: None,
+            prefix_len: None,
         }
     }
 

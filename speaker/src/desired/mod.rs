@@ -218,6 +218,28 @@ pub struct VipAttrs {
     /// The AS prepended; `None` is the session's local AS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prepend_as: Option<u32>,
+    /// Announced as the covering prefix of this length (the pool's aggregation), not as a
+    /// host route; `None` is a host route.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix_len: Option<u8>,
+}
+
+/// The network address of the prefix of `len` covering `ip` (host bits cleared).
+pub fn network(ip: IpAddr, len: u8) -> IpAddr {
+    match ip {
+        IpAddr::V4(a) => {
+            let mask = u32::MAX
+                .checked_shl(32 - u32::from(len.min(32)))
+                .unwrap_or(0);
+            IpAddr::V4(Ipv4Addr::from(u32::from(a) & mask))
+        }
+        IpAddr::V6(a) => {
+            let mask = u128::MAX
+                .checked_shl(128 - u32::from(len.min(128)))
+                .unwrap_or(0);
+            IpAddr::V6(Ipv6Addr::from(u128::from(a) & mask))
+        }
+    }
 }
 
 fn is_zero(n: &u8) -> bool {
@@ -285,7 +307,9 @@ impl Desired {
     }
 
     /// The routes one peer should carry: every announced VIP of a family it carries, unless
-    /// its pool's `peerSelector` leaves this peer out.
+    /// its pool's `peerSelector` leaves this peer out. A route is keyed by its network
+    /// address: the VIP itself (a host route), or — aggregated (`VipAttrs::prefix_len`) —
+    /// the covering prefix's, which the VIPs inside it share.
     pub fn routes_for(&self, peer: &DesiredPeer) -> BTreeMap<IpAddr, VipAttrs> {
         self.announce
             .iter()
@@ -295,7 +319,10 @@ impl Desired {
                     .get(vip)
                     .is_none_or(|only| only.contains(&peer.address))
             })
-            .map(|(vip, attrs)| (*vip, attrs.clone()))
+            .map(|(vip, attrs)| match attrs.prefix_len {
+                Some(len) => (network(*vip, len), attrs.clone()),
+                None => (*vip, attrs.clone()),
+            })
             .collect()
     }
 

@@ -185,6 +185,34 @@ struct Pool<'a> {
     verdict: Result<VipAttrs, Reason>,
     node_selector: Option<&'a LabelSelector>,
     peer_selector: Option<&'a LabelSelector>,
+    /// The aggregation length for the pool's family, when it aggregates.
+    aggregation: Option<u8>,
+}
+
+/// The aggregation length of a pool (`aggregationLength` or `aggregationLengthV6`, by its
+/// family), `Ok(None)` when it does not aggregate, `Err` when the covering prefix would reach
+/// outside the pool (a range pool, or a CIDR longer than the length).
+pub fn aggregation(range: &EipAddress, adv: &api::Advertisement) -> Result<Option<u8>, String> {
+    let v4 = match *range {
+        EipAddress::Single(a) | EipAddress::Range(a, _) | EipAddress::Cidr(a, _) => a.is_ipv4(),
+    };
+    let (len, host, field) = if v4 {
+        (adv.aggregation_length, 32, "aggregationLength")
+    } else {
+        (adv.aggregation_length_v6, 128, "aggregationLengthV6")
+    };
+    let Some(len) = len.filter(|l| *l < host) else {
+        return Ok(None);
+    };
+    match *range {
+        EipAddress::Cidr(_, pool) if pool <= len => Ok(Some(len)),
+        EipAddress::Cidr(_, pool) => Err(format!(
+            "advertisement.{field} {len} is shorter than the pool's /{pool}: the covering prefix would reach outside the pool; announcing one route per address"
+        )),
+        _ => Err(format!(
+            "advertisement.{field} needs a CIDR pool (a.b.c.d/n): announcing one route per address"
+        )),
+    }
 }
 
 /// Whether `ip` lies in `range` (one address, a range, or a CIDR).
@@ -271,6 +299,13 @@ fn pool_of<'a>(name: &'a str, eip: &'a Eip, problems: &mut Vec<Problem>) -> Opti
     };
     let node_selector = eip.spec.node_selector.as_ref();
     let peer_selector = eip.spec.peer_selector.as_ref();
+    let aggregation = match &eip.spec.advertisement {
+        Some(adv) if verdict.is_ok() => aggregation(&range, adv).unwrap_or_else(|e| {
+            problems.push(Problem::new("Eip", name, e));
+            None
+        }),
+        _ => None,
+    };
     if verdict.is_ok() {
         for (field, sel) in [
             ("nodeSelector", node_selector),
@@ -291,6 +326,7 @@ fn pool_of<'a>(name: &'a str, eip: &'a Eip, problems: &mut Vec<Problem>) -> Opti
         verdict,
         node_selector,
         peer_selector,
+        aggregation,
     })
 }
 
@@ -416,6 +452,8 @@ pub fn vips(
     let ready = ready_endpoints(&ctx.node_name, state);
     // Per announced VIP: the pool's attributes, and the overrides of each Service announcing it.
     let mut announced: BTreeMap<IpAddr, (VipAttrs, Vec<(String, BgpOverrides)>)> = BTreeMap::new();
+    // Announced VIPs of aggregating pools: the pool's attributes, as the covering prefix.
+    let mut aggregated: BTreeMap<IpAddr, VipAttrs> = BTreeMap::new();
     let mut only_peers: BTreeMap<IpAddr, BTreeSet<IpAddr>> = BTreeMap::new();
     let mut reports = Vec::new();
     for (key, svc) in &state.services {
@@ -447,7 +485,15 @@ pub fn vips(
                 }
                 Err(reason) => (reason, None),
             };
-            if let Some(attrs) = attrs {
+            if let (Some(attrs), Some(len)) = (&attrs, pool.and_then(|p| p.aggregation)) {
+                aggregated.insert(
+                    ip,
+                    VipAttrs {
+                        prefix_len: Some(len),
+                        ..attrs.clone()
+                    },
+                );
+            } else if let Some(attrs) = attrs {
                 let o = overrides
                     .get_or_insert_with(|| overrides_of(&key.to_string(), svc, problems))
                     .clone();
@@ -483,6 +529,7 @@ pub fn vips(
         }
         announce.insert(ip, attrs);
     }
+    announce.extend(aggregated);
     Announcements {
         announce,
         only_peers,
@@ -601,6 +648,65 @@ fn decide(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn aggregation_stays_inside_the_pool() {
+        let adv = |v4: Option<u8>, v6: Option<u8>| api::Advertisement {
+            aggregation_length: v4,
+            aggregation_length_v6: v6,
+            ..api::Advertisement::default()
+        };
+        let cidr = parse_eip_address("10.0.0.0/24").expect("cidr");
+        assert_eq!(aggregation(&cidr, &adv(Some(26), None)), Ok(Some(26)));
+        assert_eq!(aggregation(&cidr, &adv(Some(24), None)), Ok(Some(24)));
+        assert_eq!(
+            aggregation(&cidr, &adv(None, Some(64))),
+            Ok(None),
+            "v6 length on a v4 pool"
+        );
+        assert_eq!(
+            aggregation(&cidr, &adv(Some(32), None)),
+            Ok(None),
+            "a /32 is no aggregate"
+        );
+        assert!(
+            aggregation(&cidr, &adv(Some(16), None)).is_err(),
+            "reaches outside"
+        );
+        let range = parse_eip_address("10.0.0.10-10.0.0.20").expect("range");
+        assert!(aggregation(&range, &adv(Some(28), None)).is_err());
+        let six = parse_eip_address("fd00::/64").expect("v6");
+        assert_eq!(aggregation(&six, &adv(Some(24), Some(120))), Ok(Some(120)));
+    }
+
+    #[test]
+    fn aggregated_vips_share_one_route_keyed_by_the_network() {
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        let agg = VipAttrs {
+            prefix_len: Some(28),
+            ..VipAttrs::default()
+        };
+        let mut peer = DesiredPeer::example();
+        peer.families.insert(Afi::Ipv4);
+        let desired = super::super::Desired {
+            peers: [(peer.address, peer.clone())].into(),
+            announce: [
+                (ip("10.0.0.97"), agg.clone()),
+                (ip("10.0.0.110"), agg.clone()),
+                (ip("10.0.0.200"), VipAttrs::default()),
+            ]
+            .into(),
+            ..Default::default()
+        };
+        let routes = desired.routes_for(&peer);
+        assert_eq!(
+            routes.keys().copied().collect::<Vec<_>>(),
+            vec![ip("10.0.0.96"), ip("10.0.0.200")]
+        );
+        assert_eq!(routes[&ip("10.0.0.96")], agg);
+        assert_eq!(super::super::network(ip("fd00::1:2"), 112), ip("fd00::1:0"));
+        assert_eq!(super::super::network(ip("10.1.2.3"), 0), ip("0.0.0.0"));
+    }
 
     #[test]
     fn containment_per_shape() {
