@@ -55,6 +55,7 @@ struct Args {
     burst: usize,
     scale: usize,
     trials: usize,
+    bfd: Option<u32>,
     date: String,
 }
 
@@ -65,6 +66,7 @@ fn args() -> Args {
         burst: 100,
         scale: 1000,
         trials: 3,
+        bfd: None,
         date: today(),
     };
     let mut it = std::env::args().skip(1);
@@ -82,9 +84,10 @@ fn args() -> Args {
             "--scale" => a.scale = value().parse().unwrap(),
             "--trials" => a.trials = value().parse().unwrap(),
             "--date" => a.date = value(),
+            "--bfd" => a.bfd = Some(value().parse().unwrap()),
             other => panic!(
                 "unknown argument {other}; usage: compare [--products berth,metallb,kube-vip] \
-                 [--one N] [--burst N] [--scale N] [--trials N] [--date YYYY-MM-DD]"
+                 [--one N] [--burst N] [--scale N] [--trials N] [--bfd MS] [--date YYYY-MM-DD]"
             ),
         }
     }
@@ -115,9 +118,13 @@ fn main() {
     for &product in &args.products {
         let load = load_average();
         let started = Instant::now();
-        let lab = CompareLab::start().unwrap();
+        let lab = CompareLab::start(args.bfd).unwrap();
         let running = match product {
-            Product::Berth => Ok(berth::start(&lab, &berth_dir)),
+            Product::Berth => Ok(berth::start(&lab, &berth_dir, args.bfd)),
+            Product::MetalLb if args.bfd.is_some() => Err(
+                "MetalLB's native BGP mode has no BFD (only its FRR mode, which needs frr-k8s, has)"
+                    .to_string(),
+            ),
             Product::MetalLb => peers
                 .metallb
                 .as_ref()
@@ -126,7 +133,7 @@ fn main() {
             Product::KubeVip => peers
                 .kubevip
                 .as_ref()
-                .map(|bin| kubevip::start(&lab, bin))
+                .map(|bin| kubevip::start(&lab, bin, args.bfd))
                 .map_err(Clone::clone),
         };
         let value = match running {
@@ -620,7 +627,9 @@ fn write(args: &Args, results: &[(Product, Value)]) {
     let common = json!({
         "lab": "testbed/labs/tor-pair.clab.yml: tor1 BIRD 2 and tor2 FRR (AS 65000, hold 9 s, \
                 keepalive 3 s, ECMP), node1..node3 (AS 65001) wired to both, IPv4 sessions; \
-                a fresh lab and control plane per product",
+                a fresh lab and control plane per product; with --bfd MS a scratch copy whose \
+                routers run BFD at MS ms x 3 on the IPv4 node sessions (BIRD protocol bfd, FRR \
+                bfdd profile)",
         "versions": versions(),
         "machine": {
             "cpus": std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -630,7 +639,11 @@ fn write(args: &Args, results: &[(Product, Value)]) {
         "command": std::env::args().collect::<Vec<_>>().join(" "),
         "berth_daemons": benches::daemon_dir(&["berth-speaker", "berth-controller"]).display().to_string(),
     });
-    for scenario in ["fib", "nodeloss", "footprint"] {
+    let (scenarios, tag): (&[&str], String) = match args.bfd {
+        None => (&["fib", "nodeloss", "footprint"], String::new()),
+        Some(ms) => (&["nodeloss"], format!("bfd{ms}-")),
+    };
+    for scenario in scenarios {
         let products: serde_json::Map<String, Value> = results
             .iter()
             .map(|(p, v)| {
@@ -649,8 +662,9 @@ fn write(args: &Args, results: &[(Product, Value)]) {
             .collect();
         let mut out = common.clone();
         out["scenario"] = json!(scenario);
+        out["bfd_ms_x3"] = json!(args.bfd);
         out["products"] = Value::Object(products);
-        let path: PathBuf = dir.join(format!("compare-{scenario}-{}.json", args.date));
+        let path: PathBuf = dir.join(format!("compare-{scenario}-{tag}{}.json", args.date));
         std::fs::write(&path, serde_json::to_string_pretty(&out).unwrap() + "\n").unwrap();
         println!("wrote {}", path.display());
     }

@@ -12,11 +12,12 @@ use super::lab::CompareLab;
 use super::product::{Product, Running};
 use crate::incluster::objects::{NODES, POOL, berth_objects};
 
-/// Installs Berth and starts its daemons from `bin_dir`.
-pub fn start(lab: &CompareLab, bin_dir: &Path) -> testbed::Result<Running> {
+/// Installs Berth and starts its daemons from `bin_dir`; with `bfd`, every BgpPeer has BFD
+/// at that interval (ms) × 3.
+pub fn start(lab: &CompareLab, bin_dir: &Path, bfd: Option<u32>) -> testbed::Result<Running> {
     let install = incluster::install(&lab.cp)?;
     lab.add_nodes()?;
-    lab.cp.apply(&berth_objects())?;
+    lab.cp.apply(&objects(bfd))?;
     let controller = Daemon::controller(
         lab.netns("cp")?,
         &bin_dir.join("berth-controller"),
@@ -44,6 +45,7 @@ pub fn start(lab: &CompareLab, bin_dir: &Path) -> testbed::Result<Running> {
             "mode": "BGP (Berth's own implementation), ECMP from every node with a ready endpoint",
             "objects": "BgpConf as 65001; BgpPeer per node and router: holdTime 9 s, connectRetry 1 s; \
                         default Eip (is-default-eip) ".to_string() + POOL,
+            "bfd": bfd.map(|ms| format!("every BgpPeer: bfd {{enabled: true, minRx: {ms}, minTx: {ms}, multiplier: 3}}")),
             "controller": "berth-controller, 1 replica, leader election on",
             "speaker": "berth-speaker --drain-seconds 0 per node",
             "credentials": "the shipped RBAC (ServiceAccount tokens)",
@@ -56,6 +58,21 @@ pub fn start(lab: &CompareLab, bin_dir: &Path) -> testbed::Result<Running> {
     })
 }
 
+/// The in-cluster benchmark's cluster objects, with BFD on every BgpPeer when `bfd` is given.
+pub fn objects(bfd: Option<u32>) -> String {
+    let plain = berth_objects();
+    match bfd {
+        None => plain,
+        Some(ms) => plain.replace(
+            "timers: {config: {holdTime: \"9\", connectRetry: \"1\"}}\n",
+            &format!(
+                "timers: {{config: {{holdTime: \"9\", connectRetry: \"1\"}}}}\n  \
+                 bfd: {{enabled: true, minRx: {ms}, minTx: {ms}, multiplier: 3}}\n"
+            ),
+        ),
+    }
+}
+
 /// When `path` was last written (seconds since the epoch), to tell which build ran.
 fn modified(path: &Path) -> Option<u64> {
     std::fs::metadata(path)
@@ -65,4 +82,20 @@ fn modified(path: &Path) -> Option<u64> {
         .duration_since(std::time::UNIX_EPOCH)
         .ok()
         .map(|d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bfd_reaches_every_peer() {
+        assert_eq!(
+            objects(Some(50))
+                .matches("bfd: {enabled: true, minRx: 50")
+                .count(),
+            6
+        );
+        assert!(!objects(None).contains("bfd"));
+    }
 }

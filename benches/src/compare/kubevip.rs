@@ -21,8 +21,9 @@ use crate::incluster::objects::{NAMESPACE, NODES};
 
 const KUBEVIP_NAMESPACE: &str = "kube-system";
 
-/// Starts kube-vip from `binary` on every node.
-pub fn start(lab: &CompareLab, binary: &Path) -> testbed::Result<Running> {
+/// Starts kube-vip from `binary` on every node; with `bfd`, each peer has BFD at that
+/// interval (ms) × 3 (GoBGP's BFD, the seventh field of `bgp_peers`).
+pub fn start(lab: &CompareLab, binary: &Path, bfd: Option<u32>) -> testbed::Result<Running> {
     lab.add_nodes()?;
     lab.cp.apply(&format!(
         "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {NAMESPACE}}}\n"
@@ -41,7 +42,7 @@ pub fn start(lab: &CompareLab, binary: &Path) -> testbed::Result<Running> {
         .enumerate()
         .map(|(i, node)| {
             let netns = lab.netns(node)?;
-            let mut args: Vec<String> = environment(i + 1, node)
+            let mut args: Vec<String> = environment(i + 1, node, bfd)
                 .into_iter()
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect();
@@ -69,7 +70,7 @@ pub fn start(lab: &CompareLab, binary: &Path) -> testbed::Result<Running> {
         settings: json!({
             "mode": "BGP (embedded GoBGP), Services only, no leader election (every node \
                      announces every Service: ECMP)",
-            "environment_node1": environment(1, "node1")
+            "environment_node1": environment(1, "node1", bfd)
                 .into_iter()
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect::<Vec<_>>(),
@@ -77,6 +78,7 @@ pub fn start(lab: &CompareLab, binary: &Path) -> testbed::Result<Running> {
                      --localAS 65001 --bgpRouterID <node> --bgppeers <tor1>:65000::false,\
                      <tor2>:65000::false --interface lo` (empty values left out)",
             "hold_time": "GoBGP default (90 s); the routers' 9 s wins",
+            "bfd": bfd.map(|ms| format!("GoBGP BFD on every peer: true;{ms};{ms};3 (enable; rx; tx; multiplier)")),
             "addresses": "written by the benchmark into kube-vip.io/loadbalancerIPs (kube-vip \
                           allocates none): no allocation step in its figures",
             "credentials": "a ServiceAccount bound to cluster-admin",
@@ -88,7 +90,15 @@ pub fn start(lab: &CompareLab, binary: &Path) -> testbed::Result<Running> {
 }
 
 /// The environment of node `n`'s kube-vip.
-pub fn environment(n: usize, node: &str) -> Vec<(&'static str, String)> {
+pub fn environment(n: usize, node: &str, bfd: Option<u32>) -> Vec<(&'static str, String)> {
+    // <address>:<AS>:<password>:<multihop>:<port>:<mp-bgp>:<BFD enable;rx;tx;multiplier>
+    let peer = |tor: usize| match bfd {
+        None => format!("{}:{ROUTER_AS}::false", router_address(n, tor)),
+        Some(ms) => format!(
+            "{}:{ROUTER_AS}::false:::true;{ms};{ms};3",
+            router_address(n, tor)
+        ),
+    };
     vec![
         ("vip_arp", "false".into()),
         ("port", "6443".into()),
@@ -102,14 +112,7 @@ pub fn environment(n: usize, node: &str) -> Vec<(&'static str, String)> {
         ("bgp_routerid", node_address(n, 1)),
         ("bgp_as", NODE_AS.to_string()),
         ("bgp_peeras", ROUTER_AS.to_string()),
-        (
-            "bgp_peers",
-            format!(
-                "{}:{ROUTER_AS}::false,{}:{ROUTER_AS}::false",
-                router_address(n, 1),
-                router_address(n, 2)
-            ),
-        ),
+        ("bgp_peers", format!("{},{}", peer(1), peer(2))),
         ("prometheus_server", ":2112".into()),
     ]
 }
@@ -120,7 +123,7 @@ mod tests {
 
     #[test]
     fn each_node_peers_with_both_routers() {
-        let env = environment(2, "node2");
+        let env = environment(2, "node2", None);
         let peers = env
             .iter()
             .find(|(k, _)| *k == "bgp_peers")
@@ -129,5 +132,8 @@ mod tests {
             peers.as_deref(),
             Some("10.1.2.1:65000::false,10.2.2.1:65000::false")
         );
+        let env = environment(1, "node1", Some(50));
+        assert!(env.iter().any(|(k, v)| *k == "bgp_peers"
+            && v == "10.1.1.1:65000::false:::true;50;50;3,10.2.1.1:65000::false:::true;50;50;3"));
     }
 }
