@@ -84,6 +84,36 @@ pub fn key_docs() -> Vec<KeyDoc> {
             meaning: "MetalLB compatibility: Services with the same sharing key may share one address.",
         },
         KeyDoc {
+            key: keys::BGP_COMMUNITIES,
+            applies_to: "Service annotation",
+            meaning: "Standard communities added to the pool's for this Service's addresses, comma-separated (`65000:100, no-export`). Services sharing an address: all of theirs are added. Any malformed `berth.io/bgp-*` value refuses them all: the Service keeps the pool's attributes and gets an `InvalidBgpAttributes` Warning.",
+        },
+        KeyDoc {
+            key: keys::BGP_LARGE_COMMUNITIES,
+            applies_to: "Service annotation",
+            meaning: "Large communities added to the pool's, comma-separated (`65000:1:2`).",
+        },
+        KeyDoc {
+            key: keys::BGP_LOCAL_PREF,
+            applies_to: "Service annotation",
+            meaning: "LOCAL_PREF (0-4294967295, iBGP only) replacing the pool's. Services sharing an address with different values: the pool's is used, and the speakers say so.",
+        },
+        KeyDoc {
+            key: keys::BGP_MED,
+            applies_to: "Service annotation",
+            meaning: "MED (0-4294967295) replacing the pool's; sharing as for LOCAL_PREF.",
+        },
+        KeyDoc {
+            key: keys::BGP_AS_PATH_PREPEND,
+            applies_to: "Service annotation",
+            meaning: "AS_PATH prepend count (0-10) replacing the pool's `asPathPrepend` (`0`: none for this Service); eBGP only; sharing as for LOCAL_PREF. Not applied to an aggregated route.",
+        },
+        KeyDoc {
+            key: keys::BGP_AS_PATH_PREPEND_ASN,
+            applies_to: "Service annotation",
+            meaning: "The AS to prepend with `berth.io/bgp-as-path-prepend` (required beside it); unset: the local AS.",
+        },
+        KeyDoc {
             key: keys::LOAD_BALANCER_CLASS,
             applies_to: "Service `spec.loadBalancerClass`",
             meaning: "Berth's class; Services with another class are never touched.",
