@@ -6,4 +6,7 @@
 pub mod capture;
 pub mod lab;
 pub mod log;
+pub mod many;
+pub mod planned;
 pub mod prober;
+pub mod view;

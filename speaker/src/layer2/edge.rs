@@ -355,13 +355,15 @@ impl State {
         // answered until its new owner confirms (never when isolated or the link is down).
         let may_hold = links_ok && !self.liveness.isolated(live_at);
         let (owners_now, liveness) = (&self.owners, &self.liveness);
+        // What each node should say it owns, computed once (not once per held address).
+        let expected = owner::digests(owners_now);
         let step = self.handovers.step(
             &self.answered,
             &mine,
             |ip| owners_now.get(ip).map(|o| o.owner.clone()),
             |node| {
-                liveness.owned_digest(node)
-                    == Some(owner::digest(owner::owned_by(owners_now, node)))
+                liveness.owned_digest(node).is_some()
+                    && liveness.owned_digest(node) == expected.get(node).copied()
             },
             may_hold,
             live_at,
@@ -525,6 +527,9 @@ async fn run(
             .map(Instant::from_std)
             .chain(stop_at)
             .fold(now + timing.interval, Instant::min);
+        // Whether to decide again: not for a tick, nor for a heartbeat that only keeps a
+        // member alive (see `Liveness::would_change`).
+        let mut decide = true;
         tokio::select! {
             changed = input.changed() => {
                 if changed.is_err() {
@@ -546,10 +551,17 @@ async fn run(
                     && let Some(beat) = Heartbeat::decode(&buf[..n])
                     && state.members_by_address().get(&canonical(from.ip())) == Some(&beat.node)
                 {
-                    state.liveness.heard(&beat, std::time::Instant::now());
+                    let at = std::time::Instant::now();
+                    decide = state.liveness.would_change(&beat, at);
+                    state.liveness.heard(&beat, at);
+                } else {
+                    decide = false;
                 }
             }
-            _ = tick.tick() => state.send_heartbeats(&socket).await,
+            _ = tick.tick() => {
+                state.send_heartbeats(&socket).await;
+                decide = false;
+            }
             () = tokio::time::sleep_until(wake) => {
                 if stop_at.is_some_and(|t| Instant::now() >= t) {
                     break;
@@ -560,6 +572,9 @@ async fn run(
                 state.stepping_down = true;
                 stop_at = Some(Instant::now() + timing.handover_bound());
             }
+        }
+        if !decide {
+            continue;
         }
         let now = Instant::now();
         state.apply(now);

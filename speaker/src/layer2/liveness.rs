@@ -234,6 +234,22 @@ impl Liveness {
         self.isolated_stops = stops;
     }
 
+    /// Whether `beat`, arriving at `now`, would change what this node decides: a member
+    /// not heard within the detection time, or one whose eligibility or owned digest
+    /// differs from its last heartbeat. The others only keep a member alive, which the
+    /// expiry timer accounts for; deciding again on each would cost O(addresses) per
+    /// heartbeat (at 2,000 addresses the speakers then starved and flapped).
+    pub fn would_change(&self, beat: &Heartbeat, now: Instant) -> bool {
+        if beat.node == self.me || !self.members.contains(&beat.node) {
+            return false;
+        }
+        self.heard.get(&beat.node).is_none_or(|h| {
+            now.saturating_duration_since(h.at) > self.timing.detection()
+                || h.eligible != beat.eligible
+                || h.owned != beat.owned
+        })
+    }
+
     /// A heartbeat arrived at `now`. Heartbeats of non-members and of this node are
     /// ignored; returns whether it counted.
     pub fn heard(&mut self, beat: &Heartbeat, now: Instant) -> bool {
@@ -350,6 +366,30 @@ mod tests {
         l.heard(&with, t0);
         assert_eq!(l.owned_digest("node-2"), Some(0x0123_4567_89ab_cdef));
         assert_eq!(l.owned_digest("a"), None);
+    }
+
+    #[test]
+    fn only_a_heartbeat_that_says_something_new_changes_the_decision() {
+        let t0 = Instant::now();
+        let mut l = Liveness::new("a", Timing::default(), true);
+        l.set_members(set(&["a", "b"]));
+        let b = beat("b", true);
+        assert!(l.would_change(&b, t0), "first heard");
+        l.heard(&b, t0);
+        let soon = t0 + Duration::from_millis(50);
+        assert!(!l.would_change(&b, soon), "the same again");
+        assert!(l.would_change(&beat("b", false), soon), "eligibility");
+        let owning = Heartbeat {
+            owned: Some(1),
+            ..beat("b", true)
+        };
+        assert!(l.would_change(&owning, soon), "what it owns");
+        assert!(
+            l.would_change(&b, t0 + Duration::from_millis(151)),
+            "back after expiring"
+        );
+        assert!(!l.would_change(&beat("a", true), soon), "itself");
+        assert!(!l.would_change(&beat("x", true), soon), "not a member");
     }
 
     #[test]

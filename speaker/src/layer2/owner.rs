@@ -134,13 +134,34 @@ pub fn owners(
 pub fn digest<'a>(addresses: impl IntoIterator<Item = &'a IpAddr>) -> u64 {
     let mut h: u64 = 0x6c62_272e_07bb_0142;
     for addr in addresses {
-        let bytes: Vec<u8> = match addr {
-            IpAddr::V4(a) => std::iter::once(4).chain(a.octets()).collect(),
-            IpAddr::V6(a) => std::iter::once(6).chain(a.octets()).collect(),
+        let mut bytes = [0u8; 17];
+        let used = match addr {
+            IpAddr::V4(a) => {
+                bytes[0] = 4;
+                bytes[1..5].copy_from_slice(&a.octets());
+                5
+            }
+            IpAddr::V6(a) => {
+                bytes[0] = 6;
+                bytes[1..].copy_from_slice(&a.octets());
+                17
+            }
         };
-        h = mix(h ^ fnv1a(&bytes));
+        h = mix(h ^ fnv1a(&bytes[..used]));
     }
     h
+}
+
+/// [`digest`] of what each node owns in `owners`, in one pass.
+pub fn digests(owners: &BTreeMap<IpAddr, Ownership>) -> BTreeMap<&str, u64> {
+    let mut by_node: BTreeMap<&str, Vec<&IpAddr>> = BTreeMap::new();
+    for (ip, o) in owners {
+        by_node.entry(o.owner.as_str()).or_default().push(ip);
+    }
+    by_node
+        .into_iter()
+        .map(|(node, ips)| (node, digest(ips)))
+        .collect()
 }
 
 /// The addresses `node` owns in `owners`, in order.
@@ -241,6 +262,22 @@ mod tests {
         assert_ne!(digest(&BTreeSet::new()), digest(&one));
         let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap_or(a);
         assert_ne!(digest(&[mapped]), digest(&one), "families differ");
+        let owners: BTreeMap<IpAddr, Ownership> = [(a, "n1"), (b, "n2")]
+            .into_iter()
+            .map(|(ip, n)| {
+                (
+                    ip,
+                    Ownership {
+                        owner: n.into(),
+                        standby: None,
+                    },
+                )
+            })
+            .collect();
+        let all = digests(&owners);
+        assert_eq!(all["n1"], digest(owned_by(&owners, "n1")));
+        assert_eq!(all["n2"], digest(&[b]));
+        assert_eq!(all.get("n3"), None);
     }
 
     #[test]
