@@ -24,6 +24,10 @@ pub enum Object {
     Service(Box<Service>),
     /// A Namespace's labels.
     Namespace(BTreeMap<String, String>),
+    /// A Node's labels (for the Eips' `Selected` condition).
+    Node(BTreeMap<String, String>),
+    /// What the Eips' `Selected` condition needs of a BgpPeer.
+    BgpPeer(Box<crate::selection::PeerFacts>),
 }
 
 /// The controller's [`api::manifest::Decoder`].
@@ -42,6 +46,19 @@ pub fn decode(
         "Service" => typed(value, text).map(|s| Object::Service(Box::new(s))),
         "Namespace" => typed::<Namespace>(value, text)
             .map(|ns| Object::Namespace(ns.metadata.labels.unwrap_or_default())),
+        // Read for the `Selected` condition only: one that does not parse is the speakers' to
+        // report, not skipped here.
+        "Node" => {
+            let node = typed::<k8s_openapi::api::core::v1::Node>(value, text).ok()?;
+            Ok(Object::Node(node.metadata.labels.unwrap_or_default()))
+        }
+        "BgpPeer" => {
+            let peer = typed::<api::BgpPeer>(value, text).ok()?;
+            Ok(Object::BgpPeer(Box::new(crate::selection::PeerFacts {
+                labels: peer.metadata.labels.unwrap_or_default(),
+                node_selector: peer.spec.node_selector,
+            })))
+        }
         _ => return None,
     })
 }
@@ -78,6 +95,10 @@ pub struct Snapshot {
     pub services: Vec<Placed<Service>>,
     /// Namespace name → labels.
     pub namespaces: BTreeMap<String, BTreeMap<String, String>>,
+    /// Every Node's labels.
+    pub nodes: Vec<BTreeMap<String, String>>,
+    /// Every BgpPeer, as the `Selected` condition reads it.
+    pub peers: Vec<crate::selection::PeerFacts>,
     /// Documents skipped, by file and line.
     pub problems: Vec<ManifestError>,
 }
@@ -111,6 +132,8 @@ impl Snapshot {
                 Object::Namespace(labels) => {
                     snapshot.namespaces.insert(entry.id.name, labels);
                 }
+                Object::Node(labels) => snapshot.nodes.push(labels),
+                Object::BgpPeer(peer) => snapshot.peers.push(*peer),
             }
         }
         snapshot

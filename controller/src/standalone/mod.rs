@@ -332,9 +332,22 @@ impl Directory {
         for placed in snapshot.eips.iter().filter(|p| p.fresh) {
             let eip = &placed.object;
             let name = eip.metadata.name.clone().unwrap_or_default();
-            let Some(status) = decided.eips.get(&name).and_then(|d| d.status.clone()) else {
+            let Some(mut status) = decided.eips.get(&name).and_then(|d| d.status.clone()) else {
                 continue;
             };
+            if let Some(selected) =
+                crate::selection::selected(&eip.spec, &snapshot.nodes, &snapshot.peers)
+            {
+                if selected.status == "False"
+                    && eip
+                        .status
+                        .as_ref()
+                        .is_none_or(|s| !s.conditions.contains(&selected))
+                {
+                    tracing::warn!(eip = %name, reason = %selected.reason, "{}", selected.message);
+                }
+                status.conditions.push(selected);
+            }
             if eip.status.as_ref() != Some(&status) {
                 changes.insert(
                     placed.at,

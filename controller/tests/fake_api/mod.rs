@@ -259,7 +259,16 @@ impl FakeApi {
     }
 }
 
-const COLLECTIONS: [&str; 5] = ["services", "eips", "namespaces", "leases", "events"];
+// `nodes` and `bgppeers`: the controller caches them for the Eips' `Selected` condition.
+const COLLECTIONS: [&str; 7] = [
+    "services",
+    "eips",
+    "namespaces",
+    "nodes",
+    "bgppeers",
+    "leases",
+    "events",
+];
 
 fn is_collection(path: &str) -> bool {
     path.rsplit('/')
