@@ -665,9 +665,23 @@ fn write(args: &Args, results: &[(Product, Value)]) {
         out["bfd_ms_x3"] = json!(args.bfd);
         out["products"] = Value::Object(products);
         let path: PathBuf = dir.join(format!("compare-{scenario}-{tag}{}.json", args.date));
-        std::fs::write(&path, serde_json::to_string_pretty(&out).unwrap() + "\n").unwrap();
+        let text = scrub(&(serde_json::to_string_pretty(&out).unwrap() + "\n"));
+        std::fs::write(&path, text).unwrap();
         println!("wrote {}", path.display());
     }
+}
+
+/// `text` without this machine's paths (results are committed): the repository becomes
+/// relative, the home directory `~`.
+fn scrub(text: &str) -> String {
+    let repo = testbed::incluster::repository().display().to_string() + "/";
+    let mut out = text.replace(&repo, "");
+    if let Some(home) = std::env::var_os("HOME").map(|h| h.to_string_lossy().into_owned())
+        && home.len() > 1
+    {
+        out = out.replace(&(home + "/"), "~/");
+    }
+    out
 }
 
 fn versions() -> Value {
