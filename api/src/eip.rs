@@ -256,6 +256,10 @@ pub struct EipStatus {
     /// `True` with reason `FieldsIgnored` when the spec sets something Berth ignores (an
     /// `interface` on a bgp pool).
     ///
+    /// Bgp pools with a `peerSelector` or a `nodeSelector` carry `Selected`, also the
+    /// controller's: `True` when some node may announce the pool to some BgpPeer, `False`
+    /// with why (see `spec.peerSelector`).
+    ///
     /// Layer2 pools also carry `Layer2Answered`, written by the speakers (not the
     /// controller): `True` (reason `Answered`) when every address Services hold has a live
     /// owner, with how many nodes answer; `False` (reason `NotAnswered`) naming the addresses
