@@ -11,7 +11,8 @@
 //!   chosen AS once, `internal` the local AS twice.
 //! - **Per-Service overrides.** A Service's `berth.io/bgp-*` annotations add communities and
 //!   replace MED and the prepending, read back from both routers; a Service with one
-//!   malformed annotation keeps its pool's attributes, and the speaker logs why.
+//!   malformed annotation keeps its pool's attributes, and the speaker logs why. Two Services
+//!   on one address: their communities are all added, a MED they disagree on is the pool's.
 //! - **No session resets.** Every one of these edits is a new UPDATE: at the end each
 //!   speaker's sessions have never flapped and the routers still hold every session.
 //!
@@ -470,6 +471,42 @@ fn pools_reach_only_their_routers_and_nodes_with_their_attributes_and_no_session
     })
     .unwrap();
     assert!(log_line.contains("\\\"ten\\\""), "{log_line}");
+
+    // A second Service on the same address: its communities are added; its MED conflicts
+    // with the first's, so the pool's MED is used; the prepending only the first sets stays.
+    write(
+        &state,
+        "internal-b.yaml",
+        &service(
+            "internal-b",
+            INTERNAL_VIP,
+            2,
+            &[
+                ("berth.io/bgp-communities", "65000:200"),
+                ("berth.io/bgp-med", "60"),
+            ],
+        ),
+    );
+    let shared = expect(
+        &[1, 2, 3],
+        &[65001, 64888, 64888, 64888],
+        Some(10),
+        &["65000:2", "65000:100", "65000:200"],
+        &["65000:7:7"],
+    );
+    wait_tables(
+        lab,
+        "two Services' overrides on one address",
+        [&public, &nothing],
+        [&nothing, &shared],
+    );
+    std::fs::remove_file(state.join("internal-b.yaml")).unwrap();
+    wait_tables(
+        lab,
+        "the first Service's overrides again",
+        [&public, &nothing],
+        [&nothing, &internal_overridden],
+    );
 
     // A peerSelector that selects nothing: the pool leaves every router; nothing else moves.
     let public_nowhere = public_spec.replace("router: edge", "router: nowhere");
