@@ -191,7 +191,8 @@ pub struct Advertisement {
     /// the covering prefix of this length of every address it announces, instead of one /32
     /// per address, for routers with small FIBs. The pool must be a CIDR whose prefix is no
     /// longer than this (the covering prefix stays inside the pool); otherwise the speakers
-    /// announce /32s and say why. An aggregated route carries the pool's attributes (a
+    /// announce /32s and say why, and the controller's `Valid` condition (`FieldsIgnored`)
+    /// and a Warning say so. An aggregated route carries the pool's attributes (a
     /// Service's `berth.io/bgp-*` overrides do not apply to it). Unset or 32: no aggregation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 32))]

@@ -282,6 +282,11 @@ pub fn eip_warnings(spec: &EipSpec) -> Vec<FieldError> {
     if spec.protocol() == Protocol::Vip {
         warnings.push(FieldError::new("spec.protocol", VIP_NOT_ANNOUNCED));
     }
+    if let (Some(adv), Ok(range)) = (&spec.advertisement, parse_eip_address(&spec.address))
+        && let Err(e) = aggregation(&range, adv)
+    {
+        warnings.push(FieldError::new("spec.advertisement", e));
+    }
     if spec.peer_selector.is_some() && spec.protocol() != Protocol::Bgp {
         warnings.push(FieldError::new(
             "spec.peerSelector",
@@ -289,6 +294,32 @@ pub fn eip_warnings(spec: &EipSpec) -> Vec<FieldError> {
         ));
     }
     warnings
+}
+
+/// The aggregation length of a pool (`aggregationLength` or `aggregationLengthV6`, by its
+/// family), `Ok(None)` when it does not aggregate, `Err` when the covering prefix would reach
+/// outside the pool (a range pool, or a CIDR longer than the length).
+pub fn aggregation(range: &EipAddress, adv: &Advertisement) -> Result<Option<u8>, String> {
+    let v4 = match *range {
+        EipAddress::Single(a) | EipAddress::Range(a, _) | EipAddress::Cidr(a, _) => a.is_ipv4(),
+    };
+    let (len, host, field) = if v4 {
+        (adv.aggregation_length, 32, "aggregationLength")
+    } else {
+        (adv.aggregation_length_v6, 128, "aggregationLengthV6")
+    };
+    let Some(len) = len.filter(|l| *l < host) else {
+        return Ok(None);
+    };
+    match *range {
+        EipAddress::Cidr(_, pool) if pool <= len => Ok(Some(len)),
+        EipAddress::Cidr(_, pool) => Err(format!(
+            "advertisement.{field} {len} is shorter than the pool's /{pool}: the covering prefix would reach outside the pool; announcing one route per address"
+        )),
+        _ => Err(format!(
+            "advertisement.{field} needs a CIDR pool (a.b.c.d/n): announcing one route per address"
+        )),
+    }
 }
 
 /// Why a `vip` pool's addresses reach nobody: Berth allocates them (so a migration from
@@ -728,6 +759,36 @@ mod tests {
 
     /// Regression (issue 14 item 3): OpenELB accepts `interface` on a bgp pool; so does Berth,
     /// with a warning instead of a refusal.
+    #[test]
+    fn an_aggregation_reaching_outside_the_pool_is_a_warning() {
+        let mut spec = EipSpec {
+            address: "10.0.0.10-10.0.0.20".into(),
+            advertisement: Some(Advertisement {
+                aggregation_length: Some(28),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let warnings = eip_warnings(&spec);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].message.contains("needs a CIDR pool"),
+            "{warnings:?}"
+        );
+        spec.address = "10.0.0.0/24".into();
+        assert!(eip_warnings(&spec).is_empty());
+        if let Some(adv) = spec.advertisement.as_mut() {
+            adv.aggregation_length = Some(16);
+        }
+        let warnings = eip_warnings(&spec);
+        assert!(
+            warnings[0]
+                .message
+                .contains("16 is shorter than the pool's /24"),
+            "{warnings:?}"
+        );
+    }
+
     #[test]
     fn an_interface_on_a_bgp_pool_is_a_warning_not_an_error() {
         let mut spec = EipSpec {

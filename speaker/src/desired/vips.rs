@@ -189,32 +189,6 @@ struct Pool<'a> {
     aggregation: Option<u8>,
 }
 
-/// The aggregation length of a pool (`aggregationLength` or `aggregationLengthV6`, by its
-/// family), `Ok(None)` when it does not aggregate, `Err` when the covering prefix would reach
-/// outside the pool (a range pool, or a CIDR longer than the length).
-pub fn aggregation(range: &EipAddress, adv: &api::Advertisement) -> Result<Option<u8>, String> {
-    let v4 = match *range {
-        EipAddress::Single(a) | EipAddress::Range(a, _) | EipAddress::Cidr(a, _) => a.is_ipv4(),
-    };
-    let (len, host, field) = if v4 {
-        (adv.aggregation_length, 32, "aggregationLength")
-    } else {
-        (adv.aggregation_length_v6, 128, "aggregationLengthV6")
-    };
-    let Some(len) = len.filter(|l| *l < host) else {
-        return Ok(None);
-    };
-    match *range {
-        EipAddress::Cidr(_, pool) if pool <= len => Ok(Some(len)),
-        EipAddress::Cidr(_, pool) => Err(format!(
-            "advertisement.{field} {len} is shorter than the pool's /{pool}: the covering prefix would reach outside the pool; announcing one route per address"
-        )),
-        _ => Err(format!(
-            "advertisement.{field} needs a CIDR pool (a.b.c.d/n): announcing one route per address"
-        )),
-    }
-}
-
 /// Whether `ip` lies in `range` (one address, a range, or a CIDR).
 pub(crate) fn contains(range: &EipAddress, ip: IpAddr) -> bool {
     match *range {
@@ -300,10 +274,12 @@ fn pool_of<'a>(name: &'a str, eip: &'a Eip, problems: &mut Vec<Problem>) -> Opti
     let node_selector = eip.spec.node_selector.as_ref();
     let peer_selector = eip.spec.peer_selector.as_ref();
     let aggregation = match &eip.spec.advertisement {
-        Some(adv) if verdict.is_ok() => aggregation(&range, adv).unwrap_or_else(|e| {
-            problems.push(Problem::new("Eip", name, e));
-            None
-        }),
+        Some(adv) if verdict.is_ok() => {
+            api::validate::aggregation(&range, adv).unwrap_or_else(|e| {
+                problems.push(Problem::new("Eip", name, e));
+                None
+            })
+        }
         _ => None,
     };
     if verdict.is_ok() {
@@ -651,6 +627,7 @@ mod tests {
 
     #[test]
     fn aggregation_stays_inside_the_pool() {
+        use api::validate::aggregation;
         let adv = |v4: Option<u8>, v6: Option<u8>| api::Advertisement {
             aggregation_length: v4,
             aggregation_length_v6: v6,
