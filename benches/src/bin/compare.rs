@@ -28,7 +28,7 @@ use benches::compare::lab::{CompareLab, node_address};
 use benches::compare::objects::service;
 use benches::compare::peers::{self, Peers};
 use benches::compare::product::{Product, Running};
-use benches::compare::route_watch::{gateways, wait_gateway};
+use benches::compare::route_watch::{gateways, observe_outage, wait_gateway};
 use benches::compare::{berth, kubevip, metallb};
 use benches::incluster::fib_history::FibHistory;
 use benches::incluster::objects::{NAMESPACE, endpoint_slice};
@@ -56,6 +56,8 @@ struct Args {
     scale: usize,
     trials: usize,
     bfd: Option<u32>,
+    restarts: usize,
+    scenarios: Vec<String>,
     date: String,
 }
 
@@ -67,8 +69,14 @@ fn args() -> Args {
         scale: 1000,
         trials: 3,
         bfd: None,
+        restarts: 3,
+        scenarios: ["fib", "nodeloss", "footprint", "restart"]
+            .map(String::from)
+            .to_vec(),
         date: today(),
     };
+    let mut scenarios = None;
+    let mut restarts = None;
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
@@ -85,12 +93,22 @@ fn args() -> Args {
             "--trials" => a.trials = value().parse().unwrap(),
             "--date" => a.date = value(),
             "--bfd" => a.bfd = Some(value().parse().unwrap()),
+            "--restarts" => restarts = Some(value().parse().unwrap()),
+            "--scenarios" => scenarios = Some(value().split(',').map(String::from).collect()),
             other => panic!(
                 "unknown argument {other}; usage: compare [--products berth,metallb,kube-vip] \
-                 [--one N] [--burst N] [--scale N] [--trials N] [--bfd MS] [--date YYYY-MM-DD]"
+                 [--one N] [--burst N] [--scale N] [--trials N] [--bfd MS] [--restarts N] \
+                 [--scenarios fib,nodeloss,footprint,restart] [--date YYYY-MM-DD]"
             ),
         }
     }
+    // With BFD only node loss is of interest unless asked otherwise.
+    if a.bfd.is_some() {
+        a.scenarios = vec!["nodeloss".into()];
+        a.restarts = 0;
+    }
+    a.scenarios = scenarios.unwrap_or(a.scenarios);
+    a.restarts = restarts.unwrap_or(a.restarts);
     a
 }
 
@@ -266,7 +284,16 @@ fn measure(lab: &CompareLab, running: &mut Running, args: &Args) -> Value {
     let after_burst = usage(running);
 
     // 3. Node loss.
-    let node_loss = node_loss(lab, running, prefix, args.trials);
+    let node_loss = if args.trials > 0 {
+        node_loss(lab, running, prefix, args.trials)
+    } else {
+        Value::Null
+    };
+    let restart = if args.restarts > 0 {
+        speaker_restart(lab, running, prefix, args.restarts)
+    } else {
+        Value::Null
+    };
 
     // 4. Scale.
     let mut footprint = vec![
@@ -305,6 +332,7 @@ fn measure(lab: &CompareLab, running: &mut Running, args: &Args) -> Value {
     json!({
         "fib": {"one_at_a_time": one, "burst": burst_result, "scale": scale},
         "nodeloss": node_loss,
+        "restart": restart,
         "footprint": {"rows": footprint, "daemons_alive_at_end": alive},
     })
 }
@@ -558,6 +586,72 @@ fn node_loss(
     })
 }
 
+/// Speaker restarts: SIGKILL node1's speaker and start it again at once (as a kubelet does
+/// after a crash), then watch for 20 s whether and when node1's next hop leaves the VIP's
+/// route in each router and comes back.
+fn speaker_restart(
+    lab: &CompareLab,
+    running: &mut Running,
+    prefix: ipnetwork::IpNetwork,
+    trials: usize,
+) -> Value {
+    let routers = [lab.netns("tor1").unwrap(), lab.netns("tor2").unwrap()];
+    let hops: [IpAddr; 2] = [
+        node_address(1, 1).parse().unwrap(),
+        node_address(1, 2).parse().unwrap(),
+    ];
+    let mut rows = Vec::new();
+    for trial in 0..trials {
+        let ready = wait_gateway(
+            &routers,
+            prefix,
+            &hops,
+            true,
+            ROUTE_POLL,
+            Duration::from_secs(180),
+        );
+        if ready.iter().any(Option::is_none) {
+            println!(
+                "{} restart: node1 not in both routes before trial {trial}; stopping",
+                running.product.name()
+            );
+            break;
+        }
+        // Let the new speaker's sessions settle (graceful restart's end-of-RIB) between trials.
+        std::thread::sleep(Duration::from_secs(5));
+        let load = load_average();
+        let speaker = &mut running.speakers[0];
+        let t0 = now_ns();
+        speaker.kill();
+        let _ = speaker.restart_if_exited();
+        let seen = observe_outage(&routers, prefix, &hops, ROUTE_POLL, Duration::from_secs(20));
+        let rel = |t: Option<u64>| t.map(|t| ms(t0, t));
+        let row = json!({
+            "trial": trial,
+            "load_average": load,
+            "tor1_gone_ms": rel(seen[0].gone), "tor1_back_ms": rel(seen[0].back),
+            "tor2_gone_ms": rel(seen[1].gone), "tor2_back_ms": rel(seen[1].back),
+        });
+        println!("{} restart trial {trial}: {row}", running.product.name());
+        rows.push(row);
+    }
+    let outages = |key: &str| rows.iter().filter(|r| !r[key].is_null()).count();
+    let column = |key: &str| -> Value {
+        let v: Vec<f64> = rows.iter().filter_map(|r| r[key].as_f64()).collect();
+        json!(summary(&v))
+    };
+    json!({
+        "fault": "SIGKILL of node1's speaker, started again at once with the same arguments",
+        "probe": "the warm-up VIP's route in each router's kernel FIB every 10 ms for 20 s from the kill",
+        "trials_with_next_hop_gone": {"tor1": outages("tor1_gone_ms"), "tor2": outages("tor2_gone_ms")},
+        "summary": {
+            "tor1_gone": column("tor1_gone_ms"), "tor1_back": column("tor1_back_ms"),
+            "tor2_gone": column("tor2_gone_ms"), "tor2_back": column("tor2_back_ms"),
+        },
+        "trials": rows,
+    })
+}
+
 /// Creates `object`, retrying refusals up to 20 times; returns how many retries it took.
 async fn create<K>(api: &Api<K>, pp: &PostParams, object: &K) -> u32
 where
@@ -639,11 +733,8 @@ fn write(args: &Args, results: &[(Product, Value)]) {
         "command": std::env::args().collect::<Vec<_>>().join(" "),
         "berth_daemons": benches::daemon_dir(&["berth-speaker", "berth-controller"]).display().to_string(),
     });
-    let (scenarios, tag): (&[&str], String) = match args.bfd {
-        None => (&["fib", "nodeloss", "footprint"], String::new()),
-        Some(ms) => (&["nodeloss"], format!("bfd{ms}-")),
-    };
-    for scenario in scenarios {
+    let tag = args.bfd.map(|ms| format!("bfd{ms}-")).unwrap_or_default();
+    for scenario in &args.scenarios {
         let products: serde_json::Map<String, Value> = results
             .iter()
             .map(|(p, v)| {

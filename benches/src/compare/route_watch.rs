@@ -41,3 +41,39 @@ pub fn wait_gateway(
     }
     seen
 }
+
+/// One router's view of a next hop during an observation window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Outage {
+    /// When the gateway first left the route (ns since the epoch), if it did.
+    pub gone: Option<u64>,
+    /// When it was first back after leaving, if it left and came back.
+    pub back: Option<u64>,
+}
+
+/// Watches `prefix`'s route in every router for `window` (polling every `period`): whether
+/// and when `gateway[i]` left router `i`'s route and came back. Ends early once every router
+/// has seen its gateway leave and come back.
+pub fn observe_outage(
+    routers: &[&Netns],
+    prefix: IpNetwork,
+    gateway: &[IpAddr],
+    period: Duration,
+    window: Duration,
+) -> Vec<Outage> {
+    let deadline = Instant::now() + window;
+    let mut seen = vec![Outage::default(); routers.len()];
+    while Instant::now() < deadline && seen.iter().any(|o| o.back.is_none()) {
+        for (i, router) in routers.iter().enumerate() {
+            let present = gateways(router, prefix).contains(&gateway[i]);
+            let o = &mut seen[i];
+            if o.gone.is_none() && !present {
+                o.gone = Some(now_ns());
+            } else if o.gone.is_some() && o.back.is_none() && present {
+                o.back = Some(now_ns());
+            }
+        }
+        std::thread::sleep(period);
+    }
+    seen
+}
