@@ -226,6 +226,7 @@ fn measure(lab: &CompareLab, running: &mut Running, args: &Args) -> Value {
     println!("warm-up {vip} announced by every node ({:?})", warm.both);
     settle(running);
     let idle = usage(running);
+    let idle_cpu_warm = idle_cpu(running);
 
     // 1. One at a time.
     let mut rows = Vec::new();
@@ -301,6 +302,7 @@ fn measure(lab: &CompareLab, running: &mut Running, args: &Args) -> Value {
         usage_row("after the burst", index, &after_burst, Some(&before_burst)),
     ];
     let mut scale = Value::Null;
+    let mut idle_cpu_scaled = Value::Null;
     if args.scale > index {
         settle(running);
         let before = usage(running);
@@ -322,6 +324,7 @@ fn measure(lab: &CompareLab, running: &mut Running, args: &Args) -> Value {
             &after,
             Some(&before),
         ));
+        idle_cpu_scaled = idle_cpu(running);
     }
     let alive: Vec<bool> = running
         .controller
@@ -333,7 +336,12 @@ fn measure(lab: &CompareLab, running: &mut Running, args: &Args) -> Value {
         "fib": {"one_at_a_time": one, "burst": burst_result, "scale": scale},
         "nodeloss": node_loss,
         "restart": restart,
-        "footprint": {"rows": footprint, "daemons_alive_at_end": alive},
+        "footprint": {
+            "rows": footprint,
+            "idle_cpu_ms_in_10s": {"with_the_warm_up_service": idle_cpu_warm,
+                                   "after_the_scale_step": idle_cpu_scaled},
+            "daemons_alive_at_end": alive,
+        },
     })
 }
 
@@ -679,6 +687,19 @@ fn usage(running: &Running) -> Vec<(String, ProcUsage)> {
         .into_iter()
         .map(|(name, pid)| (name, proc_usage::read(pid)))
         .collect()
+}
+
+/// Each daemon's CPU (ms) over 10 s with nothing changing: what it costs at rest.
+fn idle_cpu(running: &Running) -> Value {
+    let before = usage(running);
+    std::thread::sleep(Duration::from_secs(10));
+    let after = usage(running);
+    after
+        .iter()
+        .zip(&before)
+        .map(|((name, a), (_, b))| (name.clone(), json!(a.cpu_ms.saturating_sub(b.cpu_ms))))
+        .collect::<serde_json::Map<String, Value>>()
+        .into()
 }
 
 /// Waits until the daemons have used less than 20 ms of CPU together in 500 ms (at most
