@@ -194,6 +194,8 @@ struct State {
     former: BTreeMap<NodeName, (IpAddr, Instant)>,
     /// What the last heartbeat sent said: eligible, owned digest.
     said: Option<(bool, u64)>,
+    /// The live set of the last decision.
+    decided_live: BTreeSet<NodeName>,
 }
 
 impl State {
@@ -334,6 +336,7 @@ impl State {
             .set_isolated_stops(self.options.standalone || !self.input.api_reachable);
         let live_at = now.into_std();
         let live = self.liveness.live(live_at);
+        self.decided_live.clone_from(&live);
         let owners = owner::ownership(&self.input.plan.candidates(), &live);
         for (ip, o) in &owners {
             let before = self.owners.get(ip).map(|o| &o.owner);
@@ -508,6 +511,7 @@ async fn run(
         answered: BTreeSet::new(),
         former: BTreeMap::new(),
         said: None,
+        decided_live: BTreeSet::new(),
     };
     // Hear the others for one detection time before claiming anything.
     state
@@ -573,10 +577,20 @@ async fn run(
                 stop_at = Some(Instant::now() + timing.handover_bound());
             }
         }
+        let now = Instant::now();
+        // A member's expiry or a handover's deadline that passed while another branch won
+        // the select (the timer's deadline then lies in the past and is not armed again):
+        // decide now, or a dead owner would keep its addresses until something else
+        // changed (the benchmark saw SIGKILLed owners' addresses dark for seconds).
+        decide = decide
+            || state.liveness.live(now.into_std()) != state.decided_live
+            || state
+                .handovers
+                .next_deadline()
+                .is_some_and(|d| d <= now.into_std());
         if !decide {
             continue;
         }
-        let now = Instant::now();
         state.apply(now);
         if state.said != Some(state.saying(now)) {
             // A change of eligibility or of what this node owns: tell the others at once
