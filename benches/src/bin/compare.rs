@@ -284,14 +284,15 @@ fn measure(lab: &CompareLab, running: &mut Running, args: &Args) -> Value {
     settle(running);
     let after_burst = usage(running);
 
-    // 3. Node loss.
-    let node_loss = if args.trials > 0 {
-        node_loss(lab, running, prefix, args.trials)
+    // 3. Speaker restarts, then node loss (its link-down trial leaves FRR without node1's
+    // next hop, so nothing that needs node1 in both routes can follow it).
+    let restart = if args.restarts > 0 {
+        speaker_restart(lab, running, prefix, args.restarts)
     } else {
         Value::Null
     };
-    let restart = if args.restarts > 0 {
-        speaker_restart(lab, running, prefix, args.restarts)
+    let node_loss = if args.trials > 0 {
+        node_loss(lab, running, prefix, args.trials)
     } else {
         Value::Null
     };
