@@ -23,6 +23,9 @@ pub struct FieldRow {
     pub kind: String,
     /// Whether the parent object lists this field as required.
     pub required: bool,
+    /// Whether it is a key of the list its object is an item of (`x-kubernetes-list-map-keys`):
+    /// an item without it is refused before validation, with another message.
+    pub list_key: bool,
     /// Enum values, pattern, default, bounds and CEL rule messages, already formatted.
     pub constraints: Vec<String>,
     /// The schema's description, on one line.
@@ -167,31 +170,58 @@ pub fn field_rows(crd: &CustomResourceDefinition) -> Vec<FieldRow> {
 
 /// Appends the row for `schema` at `path`, then the rows of everything below it.
 fn walk(path: &str, schema: &JSONSchemaProps, required: bool, rows: &mut Vec<FieldRow>) {
+    walk_keyed(path, schema, required, false, rows);
+}
+
+/// [`walk`], knowing whether the field is a key of the list its object is an item of.
+fn walk_keyed(
+    path: &str,
+    schema: &JSONSchemaProps,
+    required: bool,
+    list_key: bool,
+    rows: &mut Vec<FieldRow>,
+) {
     rows.push(FieldRow {
         path: path.to_owned(),
         kind: type_name(schema),
         required,
+        list_key,
         constraints: constraints(schema),
         description: one_line(schema.description.as_deref().unwrap_or("")),
     });
+    walk_below(path, schema, &[], rows);
+}
+
+/// The rows below `schema`; `keys` are the list-map keys among its properties.
+fn walk_below(path: &str, schema: &JSONSchemaProps, keys: &[String], rows: &mut Vec<FieldRow>) {
     if let Some(props) = &schema.properties {
         let needed = schema.required.as_deref().unwrap_or(&[]);
         for (name, child) in props {
             let is_required = needed.iter().any(|r| r == name);
-            walk(&format!("{path}.{name}"), child, is_required, rows);
+            let is_key = keys.iter().any(|k| k == name);
+            walk_keyed(&format!("{path}.{name}"), child, is_required, is_key, rows);
         }
     }
     if let Some(JSONSchemaPropsOrBool::Schema(value)) = &schema.additional_properties {
         walk(&format!("{path}.<key>"), value, false, rows);
     }
-    match &schema.items {
-        Some(JSONSchemaPropsOrArray::Schema(item)) => walk(&format!("{path}[]"), item, false, rows),
-        Some(JSONSchemaPropsOrArray::Schemas(items)) => {
-            for item in items {
-                walk(&format!("{path}[]"), item, false, rows);
-            }
-        }
-        None => {}
+    let keys = schema.x_kubernetes_list_map_keys.as_deref().unwrap_or(&[]);
+    let items: Vec<&JSONSchemaProps> = match &schema.items {
+        Some(JSONSchemaPropsOrArray::Schema(item)) => vec![item.as_ref()],
+        Some(JSONSchemaPropsOrArray::Schemas(items)) => items.iter().collect(),
+        None => Vec::new(),
+    };
+    for item in items {
+        let item_path = format!("{path}[]");
+        rows.push(FieldRow {
+            path: item_path.clone(),
+            kind: type_name(item),
+            required: false,
+            list_key: false,
+            constraints: constraints(item),
+            description: one_line(item.description.as_deref().unwrap_or("")),
+        });
+        walk_below(&item_path, item, keys, rows);
     }
 }
 
@@ -292,7 +322,9 @@ pub fn render_crd(crd: &CustomResourceDefinition) -> String {
     out.push_str("| field | type | constraints | description |\n|---|---|---|---|\n");
     for row in field_rows(crd) {
         let mut constraints = row.constraints.clone();
-        if row.required {
+        if row.list_key {
+            constraints.insert(0, "**required** (list key)".to_owned());
+        } else if row.required {
             constraints.insert(0, "**required**".to_owned());
         }
         let _ = writeln!(

@@ -82,6 +82,8 @@ fn kustomize_and_helm_renderings_install() {
 enum Breach {
     /// A required field left out.
     Required,
+    /// A list-map key left out of an item (refused before validation, by the typed patch).
+    ListKey,
     /// A string that does not match the pattern.
     Pattern(String),
     /// A value not in the enum (the documented values, as JSON).
@@ -167,6 +169,9 @@ fn breaches(constraint: &str) -> Option<Vec<Breach>> {
     if constraint == "**required**" {
         return Some(vec![Breach::Required]);
     }
+    if constraint == "**required** (list key)" {
+        return Some(vec![Breach::ListKey]);
+    }
     if constraint.starts_with("default `") {
         return Some(Vec::new());
     }
@@ -214,6 +219,14 @@ fn expected(field: &str, breach: &Breach) -> Vec<String> {
     let path = server_path(field);
     let also = match breach {
         Breach::Required => return vec![format!("{path}: Required value")],
+        Breach::ListKey => {
+            let list = path
+                .rsplit_once('[')
+                .map_or(path.as_str(), |(list, _)| list);
+            return vec![format!(
+                ".{list}: element 0: associative list with keys has an element that omits all key fields"
+            )];
+        }
         Breach::Pattern(p) => format!("should match '{p}'"),
         Breach::OneOf(values) => {
             format!(
@@ -404,7 +417,7 @@ fn cases() -> Vec<Case> {
             json!({ "spec": { "peerSelector": { "matchExpressions": [{ "key": "edge" }] } } })),
         case(eip, "spec.protocol", OneOf(none()), json!({ "spec": { "protocol": "bogus" } })),
         case(eip, "status.conditions[].status", Required, json!({ "status": { "conditions": [{ "type": "Valid" }] } })),
-        case(eip, "status.conditions[].type", Required, json!({ "status": { "conditions": [{ "status": "True" }] } })),
+        case(eip, "status.conditions[].type", ListKey, json!({ "status": { "conditions": [{ "status": "True" }] } })),
         case(eip, "status.nodesLayer2Status.<key>.conditions[].status", Required,
             json!({ "status": { "nodesLayer2Status": { "k": { "conditions": [{ "type": "InterfaceResolved" }] } } } })),
         case(eip, "status.nodesLayer2Status.<key>.conditions[].type", Required,
