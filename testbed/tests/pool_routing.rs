@@ -26,9 +26,10 @@ mod common;
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
+use common::standalone::{self, SessionSeen, write};
 use common::{SESSION_TIMEOUT, ip, lab_file, workspace_bin};
 use ipnetwork::IpNetwork;
 use testbed::Lab;
@@ -97,13 +98,6 @@ fn service(name: &str, vip: &str, node: usize, annotations: &[(&str, &str)]) -> 
          labels: {{kubernetes.io/service-name: {name}}}\naddressType: IPv4\nendpoints:\n\
          - addresses: [10.244.{node}.5]\n  nodeName: node{node}\n  conditions: {{ready: true}}\n"
     )
-}
-
-/// Writes a manifest file atomically (write, then rename), as the controller does.
-fn write(dir: &Path, file: &str, text: &str) {
-    let tmp = dir.join(format!(".{file}.tmp"));
-    std::fs::write(&tmp, text).unwrap();
-    std::fs::rename(&tmp, dir.join(file)).unwrap();
 }
 
 fn host(vip: &str) -> IpNetwork {
@@ -290,44 +284,34 @@ fn wait_tables(lab: &Lab, what: &str, tor1: [&Expect; 2], tor2: [&Expect; 2]) {
     }
 }
 
+/// Node `n`'s speaker, draining on SIGTERM, with a restart marker.
 fn start_speaker(lab: &Lab, state: &Path, bin: &Path, n: usize) -> Process {
     let node = format!("node{n}");
-    let netns = lab.netns(&node).unwrap();
-    let log = std::fs::File::create(lab.dir().join(format!("{node}-speaker.log"))).unwrap();
-    let mut command = netns.command(bin);
-    command
-        .args(["--node-name", &node, "--state-dir"])
-        .arg(state)
-        .args(["--drain-seconds", "1", "--on-sigterm", "drain"])
-        .arg("--restart-marker")
-        .arg(netns.dir().unwrap().join("restart-marker"))
-        .args(["--log-format", "json"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(log));
-    Process::spawn(format!("berth-speaker on {node}"), command).unwrap()
+    let marker = lab
+        .netns(&node)
+        .unwrap()
+        .dir()
+        .unwrap()
+        .join("restart-marker");
+    let marker = marker.to_str().unwrap();
+    let extra = [
+        "--drain-seconds",
+        "1",
+        "--on-sigterm",
+        "drain",
+        "--restart-marker",
+        marker,
+    ];
+    standalone::start_speaker(lab, state, bin, &node, &extra)
 }
 
-/// Every session of node `n` as its speaker reports them: `(address, flaps, uptime)`.
-fn sessions(lab: &Lab, berthctl: &Path, n: usize) -> Vec<(String, u64, u64)> {
-    let out = lab
-        .netns(&format!("node{n}"))
-        .unwrap()
-        .output(berthctl.to_str().unwrap(), &["peers", "-o", "json"])
-        .unwrap();
-    let peers: serde_json::Value = serde_json::from_str(&out).unwrap();
-    peers
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            assert_eq!(p["state"], "Established", "{p}");
-            (
-                p["address"].as_str().unwrap().to_string(),
-                p["flaps"].as_u64().unwrap(),
-                p["uptimeSecs"].as_u64().unwrap(),
-            )
-        })
-        .collect()
+/// Every session of node `n` as its speaker reports them, each Established.
+fn sessions(lab: &Lab, berthctl: &Path, n: usize) -> Vec<SessionSeen> {
+    let seen = standalone::sessions(lab, berthctl, &format!("node{n}"));
+    for s in &seen {
+        assert_eq!(s.state, "Established", "{s:?}");
+    }
+    seen
 }
 
 /// Node `n`'s verdict on `vip` (`berthctl vips`): the reason's code.
@@ -385,8 +369,7 @@ fn pools_reach_only_their_routers_and_nodes_with_their_attributes_and_no_session
         [&everywhere, &everywhere],
         [&everywhere, &everywhere],
     );
-    let before: Vec<Vec<(String, u64, u64)>> =
-        (1..=3).map(|n| sessions(lab, &berthctl, n)).collect();
+    let before: Vec<Vec<SessionSeen>> = (1..=3).map(|n| sessions(lab, &berthctl, n)).collect();
 
     // 1 + 2. Selectors and prepending: each router holds exactly its pool; node3 is not
     // selected for `public` (its endpoint is there: policy Cluster announces from nodes 1, 2).
@@ -528,13 +511,17 @@ fn pools_reach_only_their_routers_and_nodes_with_their_attributes_and_no_session
     for n in 1..=3 {
         let after = sessions(lab, &berthctl, n);
         assert_eq!(after.len(), 2, "node{n}: {after:?}");
-        for (address, flaps, uptime) in &after {
-            assert_eq!(*flaps, 0, "node{n} session {address} flapped: {after:?}");
+        for s in &after {
+            let address = &s.address;
+            assert_eq!(s.flaps, 0, "node{n} session {address} flapped: {after:?}");
             let was = before[n - 1]
                 .iter()
-                .find(|(a, _, _)| a == address)
+                .find(|b| b.address == *address)
                 .unwrap_or_else(|| panic!("node{n}: {address} is new"));
-            assert!(*uptime >= was.2, "node{n} {address}: uptime went back");
+            assert!(
+                s.uptime >= was.uptime,
+                "node{n} {address}: uptime went back"
+            );
         }
     }
     let established = |tor: &str| {

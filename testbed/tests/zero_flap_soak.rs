@@ -20,9 +20,10 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::standalone::{self, write};
 use common::{SESSION_TIMEOUT, lab_file, workspace_bin};
 use ipnetwork::{IpNetwork, Ipv4Network};
 use rand::rngs::StdRng;
@@ -226,13 +227,6 @@ fn random_pool(rng: &mut StdRng) -> Pool {
     }
 }
 
-/// Writes a manifest file atomically (write, then rename).
-fn write(dir: &Path, file: &str, text: &str) {
-    let tmp = dir.join(format!(".{file}.tmp"));
-    std::fs::write(&tmp, text).unwrap();
-    std::fs::rename(&tmp, dir.join(file)).unwrap();
-}
-
 /// What one edit was, for the report and the reset accounting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Edit {
@@ -410,47 +404,18 @@ fn edit(model: &mut Model, rng: &mut StdRng, state: &Path) -> Edit {
     }
 }
 
+/// Node `n`'s speaker. A removed pool is withdrawn at once here (the grace period that keeps
+/// a vanished pool in force is shown in `speaker_standalone.rs`).
 fn start_speaker(lab: &Lab, state: &Path, bin: &Path, n: u8) -> Process {
-    let node = format!("node{n}");
-    let netns = lab.netns(&node).unwrap();
-    let log = std::fs::File::create(lab.dir().join(format!("{node}-speaker.log"))).unwrap();
-    let mut command = netns.command(bin);
-    command
-        .args(["--node-name", &node, "--state-dir"])
-        .arg(state)
-        // A removed pool is withdrawn at once here (the grace period that keeps a vanished
-        // pool in force is shown in `speaker_standalone.rs`).
-        .args([
-            "--vanish-grace-secs",
-            "0",
-            "--layer2-port",
-            "0",
-            "--log-format",
-            "json",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(log));
-    Process::spawn(format!("berth-speaker on {node}"), command).unwrap()
+    let extra = ["--vanish-grace-secs", "0", "--layer2-port", "0"];
+    standalone::start_speaker(lab, state, bin, &format!("node{n}"), &extra)
 }
 
 /// Node `n`'s sessions as its speaker reports them: address → times it left Established.
 fn speaker_flaps(lab: &Lab, berthctl: &Path, n: u8) -> BTreeMap<String, u64> {
-    let out = lab
-        .netns(&format!("node{n}"))
-        .unwrap()
-        .output(berthctl.to_str().unwrap(), &["peers", "-o", "json"])
-        .unwrap();
-    let peers: serde_json::Value = serde_json::from_str(&out).unwrap();
-    peers
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            (
-                p["address"].as_str().unwrap().to_string(),
-                p["flaps"].as_u64().unwrap(),
-            )
-        })
+    standalone::sessions(lab, berthctl, &format!("node{n}"))
+        .into_iter()
+        .map(|s| (s.address, s.flaps))
         .collect()
 }
 

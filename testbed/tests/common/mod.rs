@@ -14,6 +14,7 @@ pub mod berth;
 pub mod install;
 pub mod kube;
 pub mod nodes;
+pub mod standalone;
 pub mod tor_pair;
 
 /// A binary of the workspace, next to this test's own executable.
